@@ -1,0 +1,444 @@
+"""The ReST-EM loop, top to bottom.
+
+    0. set up: run directory, config, problems, tokenizer
+    1. evaluate the base model (iteration 0)
+    for t in 1..T:
+        2. E-step: sample k solutions per training problem from the current model
+        3. verify every sample (in parallel, hard time limits; a timeout is a rejected sample)
+        4. filter: keep the correct ones, drop exact duplicates, at most N per problem
+        5. M-step: fine-tune the *base* model on the kept samples
+        6. evaluate on held-out problems; stop when held-out reward stops improving
+    7. baseline: fine-tune the base model on human-written solutions for as many steps
+    8. summary table and plot
+
+Every stage appends to or atomically writes files in the run directory (see harness.rundir), and
+skips work those files show as done, so ``--resume`` after a kill redoes nothing finished.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import RunConfig, config_to_dict, parse_config
+from harness.generate import make_generator, resolve_device
+from harness.rundir import (
+    append_jsonl,
+    fault_point,
+    read_json,
+    read_jsonl,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
+from harness.tasks import Problem, Task, load_problems, make_task
+
+__all__ = ["RunError", "load_run_config", "run"]
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or continue; the message says why and what to do."""
+
+
+def _log(message: str) -> None:
+    print(f"[restem] {message}", file=sys.stderr, flush=True)
+
+
+def _progress(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise RunError(f"{run_dir} is not a restem run directory (no config.yaml)")
+    return parse_config(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+@dataclass
+class _Context:
+    cfg: RunConfig
+    run_dir: Path
+    task: Task
+    tokenizer: object
+    device: str
+    train: list[Problem]
+    held_out: list[Problem]
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _generator_for(ctx: _Context, model_path: str):
+    from harness.train import load_model
+
+    model = None
+    if ctx.cfg.sample.backend == "transformers":
+        model = load_model(model_path, ctx.cfg.model.dtype, ctx.device)
+    return make_generator(ctx.cfg.sample.backend, model, ctx.tokenizer, model_path, ctx.cfg.sample)
+
+
+def sample_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> list[dict]:
+    """2. E-step: k samples per problem, appended per chunk; resumes at the first missing one."""
+    k = ctx.cfg.sample.k
+    rows = read_jsonl(path)
+    have: dict[str, set[int]] = {}
+    for row in rows:
+        have.setdefault(row["problem_id"], set()).add(row["sample"])
+    todo = [p for p in ctx.train if len(have.get(p.id, ())) < k]
+    if todo:
+        generator = _generator_for(ctx, model_path)
+        per_call = max(1, ctx.cfg.sample.batch_size // k)
+        bar = _progress(len(todo) * k, "E-step: sampling")
+        for start in range(0, len(todo), per_call):
+            chunk = todo[start : start + per_call]
+            completions = generator.generate(
+                [p.prompt for p in chunk],
+                n=k,
+                temperature=ctx.cfg.sample.temperature,
+                top_k=ctx.cfg.sample.top_k,
+                top_p=ctx.cfg.sample.top_p,
+                seed=seed + start,
+            )
+            new = []
+            for problem, texts in zip(chunk, completions):
+                missing = [i for i in range(k) if i not in have.get(problem.id, ())]
+                new += [
+                    {"problem_id": problem.id, "sample": i, "completion": text}
+                    for i, text in zip(missing, texts)
+                ]
+            append_jsonl(path, new)
+            fault_point("sample")
+            rows += new
+            bar.update(len(chunk) * k)
+        bar.close()
+    known = {p.id for p in ctx.train}
+    return [r for r in rows if r["problem_id"] in known and r["sample"] < k]
+
+
+def verify_stage(ctx: _Context, samples: list[dict], path: Path) -> list[dict]:
+    """3. Verify each sample once; verdicts are appended per chunk as they are produced."""
+    done = {(r["problem_id"], r["sample"]): r for r in read_jsonl(path)}
+    todo = [s for s in samples if (s["problem_id"], s["sample"]) not in done]
+    problems = {p.id: p for p in ctx.train}
+    if todo:
+        chunk_size = ctx.cfg.verify.chunk
+        bar = _progress(len(todo), "verifying")
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start : start + chunk_size]
+            judgements = ctx.task.verify(
+                [(problems[s["problem_id"]], s["completion"]) for s in chunk]
+            )
+            new = [
+                {
+                    "problem_id": s["problem_id"],
+                    "sample": s["sample"],
+                    "correct": j.correct,
+                    "status": j.status,
+                    "reason": j.reason,
+                }
+                for s, j in zip(chunk, judgements)
+            ]
+            append_jsonl(path, new)
+            fault_point("verify")
+            done.update({(r["problem_id"], r["sample"]): r for r in new})
+            bar.update(len(chunk))
+        bar.close()
+    return [done[(s["problem_id"], s["sample"])] for s in samples]
+
+
+def filter_stage(
+    cfg: RunConfig, samples: list[dict], verdicts: list[dict], seed: int
+) -> list[dict]:
+    """4. Keep correct samples; drop exact duplicates; at most N per problem (seeded choice)."""
+    by_problem: dict[str, list[dict]] = {}
+    for sample, verdict in zip(samples, verdicts):
+        if verdict["correct"]:
+            by_problem.setdefault(sample["problem_id"], []).append(sample)
+    rng = random.Random(seed)
+    kept = []
+    for problem_id in sorted(by_problem):
+        candidates = sorted(by_problem[problem_id], key=lambda s: s["sample"])
+        if cfg.filter.dedup:
+            unique: dict[str, dict] = {}
+            for s in candidates:
+                unique.setdefault(s["completion"].strip(), s)
+            candidates = list(unique.values())
+        if len(candidates) > cfg.filter.max_per_problem:
+            candidates = sorted(
+                rng.sample(candidates, cfg.filter.max_per_problem), key=lambda s: s["sample"]
+            )
+        kept += candidates
+    return kept
+
+
+def train_stage(ctx: _Context, start_path: str, pairs, out_dir: Path, max_steps=None) -> int:
+    """5. M-step (skipped when its checkpoint is complete)."""
+    from harness.train import finetune
+
+    steps_file = out_dir.parent / (out_dir.name + ".steps.json")
+    if (out_dir / "config.json").exists() and steps_file.exists():
+        return int(read_json(steps_file)["steps"])
+    steps = finetune(
+        base_path=start_path,
+        tokenizer=ctx.tokenizer,
+        pairs=pairs,
+        out_dir=out_dir,
+        config=ctx.cfg.train,
+        dtype=ctx.cfg.model.dtype,
+        device=ctx.device,
+        max_steps=max_steps,
+    )
+    write_json_atomic(steps_file, {"steps": steps})
+    return steps
+
+
+def evaluate_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> dict:
+    """6. Held-out pass@1 (greedy) and pass@k (sampled); cached in ``path``."""
+    cached = read_json(path)
+    if cached is not None:
+        return cached
+    start = time.monotonic()
+    generator = _generator_for(ctx, model_path)
+    prompts = [p.prompt for p in ctx.held_out]
+    greedy = [c[0] for c in generator.generate(prompts, n=1, temperature=None)]
+    judged = ctx.task.verify(list(zip(ctx.held_out, greedy)))
+    result = {"pass@1": sum(j.correct for j in judged) / max(1, len(judged))}
+    k = ctx.cfg.eval.pass_k
+    if k > 0:
+        sampled = generator.generate(
+            prompts,
+            n=k,
+            temperature=ctx.cfg.eval.temperature,
+            top_k=ctx.cfg.sample.top_k,
+            seed=seed,
+        )
+        flat = [(p, c) for p, cs in zip(ctx.held_out, sampled) for c in cs]
+        verdicts = ctx.task.verify(flat)
+        solved = [
+            any(v.correct for v in verdicts[i * k : (i + 1) * k]) for i in range(len(prompts))
+        ]
+        result[f"pass@{k}"] = sum(solved) / max(1, len(solved))
+    result["eval_s"] = round(time.monotonic() - start, 2)
+    result["problems"] = len(prompts)
+    write_json_atomic(path, result)
+    return result
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def _prepare(cfg: RunConfig, resume: bool) -> _Context:
+    import yaml
+
+    from harness.train import load_tokenizer
+
+    run_dir = cfg.run_dir
+    config_path = run_dir / "config.yaml"
+    if config_path.exists() and not resume:
+        raise RunError(
+            f"{run_dir} already holds a run: continue it with `restem train --resume {run_dir}`, "
+            "or choose another name"
+        )
+    # Load every input before the run directory is made: a run that cannot start leaves nothing.
+    task = make_task(cfg.data, cfg.verify)
+    train = load_problems(cfg.data.train_path, cfg.data, cfg.data.max_train_problems)
+    held_out = load_problems(cfg.data.eval_path, cfg.data, cfg.data.max_eval_problems)
+    if not train or not held_out:
+        raise RunError("no training or held-out problems: check data.train_path and data.eval_path")
+    try:
+        tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.path)
+    except OSError as exc:
+        raise RunError(f"cannot load the tokenizer of {cfg.model.path}: {exc}") from None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not config_path.exists():
+        config_path.write_text(
+            yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8"
+        )
+    return _Context(
+        cfg, run_dir, task, tokenizer, resolve_device(cfg.model.device), train, held_out
+    )
+
+
+def _human_pairs(ctx: _Context) -> list[tuple[str, str]]:
+    cfg = ctx.cfg
+    human = cfg.data.human_path
+    problems = load_problems(human, cfg.data) if human else ctx.train
+    return [(p.prompt, " " + p.solution.strip()) for p in problems if p.solution]
+
+
+def run(cfg: RunConfig, *, resume: bool = False) -> dict:
+    """Run (or continue) ReST-EM; returns the summary (also in metrics.jsonl and reward.png)."""
+    # 0. Set up.
+    ctx = _prepare(cfg, resume)
+    run_dir = ctx.run_dir
+    _log(
+        f"run {run_dir}: {len(ctx.train)} training and {len(ctx.held_out)} held-out problems, "
+        f"device {ctx.device}"
+    )
+    base = cfg.model.path
+
+    # 1. Evaluate the base model.
+    rows = [
+        {
+            "iteration": 0,
+            "model": "base",
+            **evaluate_stage(ctx, base, run_dir / "base_eval.json", cfg.seed),
+        }
+    ]
+    _log(f"base model: held-out pass@1 {rows[0]['pass@1']:.3f}")
+    best = {"iteration": 0, "pass@1": rows[0]["pass@1"], "model_path": base, "steps": 0}
+    current, stale, last_steps = base, 0, 0
+
+    for t in range(1, cfg.iterations + 1):
+        it = run_dir / f"iter_{t}"
+        it.mkdir(exist_ok=True)
+        stats = read_json(it / "stats.json") or {}
+        seed = cfg.seed * 10_000 + t * 100
+
+        # 2. E-step: sample from the current model.
+        tick = time.monotonic()
+        samples = sample_stage(ctx, current, it / "generations.jsonl", seed)
+        stats.setdefault("sample_s", round(time.monotonic() - tick, 2))
+
+        # 3. Verify every sample.
+        tick = time.monotonic()
+        verdicts = verify_stage(ctx, samples, it / "verdicts.jsonl")
+        stats.setdefault("verify_s", round(time.monotonic() - tick, 2))
+
+        # 4. Filter.
+        kept = filter_stage(cfg, samples, verdicts, seed)
+        write_jsonl_atomic(it / "kept.jsonl", kept)
+        solved = {s["problem_id"] for s, v in zip(samples, verdicts) if v["correct"]}
+        _log(
+            f"iteration {t}: {len(samples)} samples, {sum(v['correct'] for v in verdicts)} correct, "
+            f"{len(kept)} kept from {len(solved)} problems"
+        )
+        if not kept:
+            _log(f"iteration {t}: no sample was correct; stopping")
+            break
+
+        # 5. M-step: fine-tune the base model (or the previous iterate, if configured).
+        tick = time.monotonic()
+        prompts = {p.id: p.prompt for p in ctx.train}
+        start = current if cfg.train.continue_from_previous else base
+        steps = train_stage(
+            ctx, start, [(prompts[s["problem_id"]], s["completion"]) for s in kept], it / "model"
+        )
+        stats.setdefault("train_s", round(time.monotonic() - tick, 2))
+        last_steps = steps
+
+        # 6. Evaluate on held-out problems.
+        metrics = evaluate_stage(ctx, str(it / "model"), it / "eval.json", seed + 1)
+        stats.update(
+            samples=len(samples),
+            correct=sum(v["correct"] for v in verdicts),
+            timeouts=sum(v["status"] == "timeout" for v in verdicts),
+            kept=len(kept),
+            problems_solved=len(solved),
+            kept_per_problem=round(len(kept) / max(1, len(solved)), 2),
+            steps=steps,
+        )
+        write_json_atomic(it / "stats.json", stats)
+        rows.append({"iteration": t, "model": f"iter_{t}", **stats, **metrics})
+        _log(f"iteration {t}: held-out pass@1 {metrics['pass@1']:.3f}")
+        current = str(it / "model")
+        if metrics["pass@1"] > best["pass@1"]:
+            best = {
+                "iteration": t,
+                "pass@1": metrics["pass@1"],
+                "model_path": current,
+                "steps": steps,
+            }
+            stale = 0
+        else:
+            stale += 1
+            if stale >= cfg.eval.patience:
+                _log(f"held-out pass@1 stopped improving; stopping after iteration {t}")
+                break
+
+    # 7. Baseline: SFT on human-written solutions, as many steps as the best iteration's M-step
+    #    (the last one's, when no iteration beat the base model).
+    baseline_steps = best["steps"] or last_steps
+    if cfg.baseline and baseline_steps:
+        pairs = _human_pairs(ctx)
+        if pairs:
+            out = run_dir / "baseline" / "model"
+            out.parent.mkdir(exist_ok=True)
+            steps = train_stage(ctx, base, pairs, out, max_steps=baseline_steps)
+            metrics = evaluate_stage(
+                ctx, str(out), run_dir / "baseline" / "eval.json", cfg.seed + 7
+            )
+            rows.append({"iteration": None, "model": "sft-human", "steps": steps, **metrics})
+        else:
+            _log("no human-written solutions in the data: baseline skipped")
+
+    # 8. Summary.
+    write_jsonl_atomic(run_dir / "metrics.jsonl", rows)
+    summary = {"rows": rows, "best": best, "run_dir": str(run_dir)}
+    write_json_atomic(run_dir / "summary.json", summary)
+    _plot(rows, run_dir / "reward.png", cfg.eval.pass_k)
+    print(format_table(rows, cfg.eval.pass_k))
+    return summary
+
+
+def format_table(rows: list[dict], pass_k: int) -> str:
+    head = ["model", "samples", "kept", "kept/problem", "steps", "held-out pass@1"]
+    if pass_k:
+        head.append(f"pass@{pass_k}")
+    head.append("time (s)")
+    lines = []
+    for r in rows:
+        seconds = sum(r.get(k, 0) or 0 for k in ("sample_s", "verify_s", "train_s", "eval_s"))
+        cells = [
+            r["model"],
+            str(r.get("samples", "-")),
+            str(r.get("kept", "-")),
+            str(r.get("kept_per_problem", "-")),
+            str(r.get("steps", "-")),
+            f"{r['pass@1']:.3f}",
+        ]
+        if pass_k:
+            cells.append(f"{r.get(f'pass@{pass_k}', float('nan')):.3f}")
+        cells.append(f"{seconds:.0f}")
+        lines.append(cells)
+    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    out += [fmt.format(*c) for c in lines]
+    return "\n".join(out)
+
+
+def _plot(rows: list[dict], path: Path, pass_k: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loop_rows = [r for r in rows if r["iteration"] is not None]
+    xs = [r["iteration"] for r in loop_rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(xs, [r["pass@1"] for r in loop_rows], marker="o", label="ReST-EM pass@1 (greedy)")
+    if pass_k:
+        key = f"pass@{pass_k}"
+        ax.plot(
+            xs, [r.get(key) for r in loop_rows], marker="s", linestyle=":", label=f"ReST-EM {key}"
+        )
+    for r in rows:
+        if r["model"] == "sft-human":
+            ax.axhline(r["pass@1"], color="grey", linestyle="--", label="SFT on human data, pass@1")
+    ax.set_xlabel("iteration (0 = base model)")
+    ax.set_ylabel("held-out reward")
+    ax.set_xticks(xs)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,144 @@
+"""Tasks: how problems are loaded and prompted, and which verifier judges a completion.
+
+The loop talks to verifiers only through ``Task.verify`` (a batch call), so a verifier can be
+swapped or scaled out without touching the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import DataConfig, VerifyConfig
+
+__all__ = ["Judgement", "Problem", "Task", "load_problems", "make_task"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    prompt: str  # exactly what the model is given
+    gold: object  # math: the reference answer; code: the problem (tests) for the code verifier
+    solution: str | None = None  # a human-written worked solution, when the data has one
+
+
+@dataclass(frozen=True)
+class Judgement:
+    correct: bool
+    status: str
+    reason: str
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"cannot read problems file {path}: {exc.strerror or exc}"
+        ) from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: line {number}: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
+def _last_boxed(text: str) -> str | None:
+    from verifiers.math.extract import find_boxed
+
+    boxes, truncated = find_boxed(text)
+    return None if truncated or not boxes else boxes[-1]
+
+
+def load_problems(path: str | Path, data: DataConfig, limit: int | None = None) -> list[Problem]:
+    """Problems from JSONL. Math rows: problem, answer (or a solution with a final box)."""
+    path = Path(path)
+    problems = []
+    for index, row in enumerate(_read_jsonl(path)):
+        where = f"{path}: row {index + 1}"
+        if data.problem_field not in row:
+            raise ValueError(f"{where}: missing field {data.problem_field!r}")
+        pid = str(row.get("id", row.get("unique_id", row.get("task_id", index))))
+        solution = row.get(data.solution_field)
+        if data.task == "math":
+            gold = row.get(data.answer_field)
+            if gold is None and isinstance(solution, str):
+                gold = _last_boxed(solution)
+            if gold is None:
+                raise ValueError(f"{where}: no {data.answer_field!r} and no boxed answer")
+        else:
+            gold = {k: v for k, v in row.items() if k not in (data.solution_field,)}
+        prompt = data.prompt_template.format(problem=row[data.problem_field])
+        problems.append(Problem(pid, prompt, gold, solution if isinstance(solution, str) else None))
+        if limit is not None and len(problems) >= limit:
+            break
+    ids = [p.id for p in problems]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: problem ids are not unique")
+    return problems
+
+
+_CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+
+
+class Task:
+    """A task: verify completions of its problems in batches."""
+
+    name = "task"
+
+    def __init__(self, verify: VerifyConfig):
+        self.verify_config = verify
+
+    def verify(self, items: list[tuple[Problem, str]]) -> list[Judgement]:
+        raise NotImplementedError
+
+
+class MathTask(Task):
+    name = "math"
+
+    def verify(self, items: list[tuple[Problem, str]]) -> list[Judgement]:
+        from verifiers import MathSettings, verify_math_batch
+
+        settings = MathSettings(timeout_s=self.verify_config.timeout_s)
+        verdicts = verify_math_batch(
+            [(completion, str(problem.gold)) for problem, completion in items],
+            workers=self.verify_config.workers,
+            settings=settings,
+        )
+        return [Judgement(v.correct, v.status.value, v.reason) for v in verdicts]
+
+
+class CodeTask(Task):
+    name = "code"
+
+    @staticmethod
+    def program_of(completion: str) -> str:
+        """The program in a completion: the last fenced code block, else the whole text."""
+        blocks = _CODE_BLOCK.findall(completion)
+        # A completion usually starts after "Solution:" with a space: dedent, or Python sees an
+        # unexpected indent.
+        return textwrap.dedent(blocks[-1] if blocks else completion).strip("\n")
+
+    def verify(self, items: list[tuple[Problem, str]]) -> list[Judgement]:
+        from verifiers import verify_code_batch
+
+        verdicts = verify_code_batch(
+            [(problem.gold, self.program_of(completion)) for problem, completion in items],
+            backend=self.verify_config.backend,
+            workers=self.verify_config.workers,
+        )
+        return [Judgement(v.correct, v.status.value, v.reason) for v in verdicts]
+
+
+def make_task(data: DataConfig, verify: VerifyConfig) -> Task:
+    return MathTask(verify) if data.task == "math" else CodeTask(verify)

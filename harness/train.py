@@ -1,0 +1,148 @@
+"""M-step: supervised fine-tuning on (prompt, solution) pairs, loss on the solution tokens only.
+
+Uses the transformers Trainer; its periodic checkpoints let a killed M-step resume mid-way. The
+finished model is written to a temporary folder and renamed into place, so a checkpoint folder
+that exists is always complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from harness.config import TrainConfig
+
+__all__ = ["finetune", "load_model", "load_tokenizer", "tokenize_pairs"]
+
+IGNORE = -100  # label value the loss skips
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(path: str, dtype: str = "float32", device: str = "cpu"):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    return model.to(device)
+
+
+def tokenize_pairs(
+    tokenizer, pairs: list[tuple[str, str]], max_length: int, *, end_with_eos: bool = True
+) -> list[dict]:
+    """input_ids = prompt + solution + EOS; labels mask the prompt (and padding) out of the loss."""
+    examples = []
+    eos = [tokenizer.eos_token_id] if end_with_eos else []
+    for prompt, solution in pairs:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        solution_ids = tokenizer(solution, add_special_tokens=False)["input_ids"]
+        ids = (prompt_ids + solution_ids + eos)[:max_length]
+        labels = ([IGNORE] * len(prompt_ids) + solution_ids + eos)[:max_length]
+        if all(label == IGNORE for label in labels):
+            continue  # the prompt alone fills max_length: nothing to learn from
+        examples.append({"input_ids": ids, "labels": labels})
+    return examples
+
+
+class _Collator:
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict]) -> dict:
+        import torch
+
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = [b["input_ids"] + [self.pad_id] * (width - len(b["input_ids"])) for b in batch]
+        labels = [b["labels"] + [IGNORE] * (width - len(b["labels"])) for b in batch]
+        mask = [[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask),
+        }
+
+
+def finetune(
+    *,
+    base_path: str,
+    tokenizer,
+    pairs: list[tuple[str, str]],
+    out_dir: Path,
+    config: TrainConfig,
+    dtype: str,
+    device: str,
+    max_steps: int | None = None,
+    end_with_eos: bool = True,
+) -> int:
+    """Fine-tune ``base_path`` on ``pairs``; write the model to ``out_dir``; return the step count.
+
+    ``end_with_eos=False`` trains on text that continues (no end-of-sequence after it).
+    """
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from harness.rundir import fault_point
+
+    class FaultAfterSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            fault_point("train")
+
+    out_dir = Path(out_dir)
+    work_dir = out_dir.parent / (out_dir.name + ".trainer")
+    model = load_model(base_path, dtype, device)
+    context = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None
+    )
+    max_length = min(config.max_length, context) if context else config.max_length
+    examples = tokenize_pairs(tokenizer, pairs, max_length, end_with_eos=end_with_eos)
+    if not examples:
+        raise ValueError("nothing to train on: no kept samples")
+    steps = max_steps if max_steps is not None else config.max_steps
+    args = TrainingArguments(
+        output_dir=str(work_dir),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=steps if steps is not None else -1,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers 5
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="cosine",
+        logging_steps=max(1, (steps or 100) // 10),
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        report_to=[],
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=device == "cpu",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        data_collator=_Collator(tokenizer.pad_token_id),
+        callbacks=[FaultAfterSave()],
+    )
+    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    if checkpoints:
+        print(f"[restem] M-step: resuming from {checkpoints[-1].name}", file=sys.stderr, flush=True)
+    result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+
+    partial = out_dir.parent / (out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    trainer.save_model(str(partial))
+    tokenizer.save_pretrained(str(partial))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    partial.rename(out_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return int(result.global_step)

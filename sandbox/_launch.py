@@ -1,0 +1,179 @@
+"""Local-backend launcher: isolate, limit, then exec the untrusted program.
+
+Run as `python -I -S _launch.py CONFIG` by `sandbox.local` (CONFIG: a marshal-ed dict, in hex), in a new session. Standard
+library only. Steps, each because of a threat in docs/sandbox.md:
+  1. unshare network (no host ports), mount (private /tmp, /proc) and pid namespaces (the whole
+     tree dies with its init, double-forked daemons included), plus a user namespace when not
+     root, where the OS allows it;
+  2. a tiny init (pid 1 of the new namespace) that reaps orphans and reports the program's status;
+  3. rlimits, and, when started as root, an unprivileged uid for the program;
+  4. exec the interpreter on the program in its fresh work dir.
+Exit status 125 with a `restem-launch:` line on stderr means the launcher itself failed.
+Imports are kept to builtin modules where possible (marshal, not json; _signal, not signal): the
+launcher's start-up is paid on every run.
+"""
+
+import _signal
+import ctypes
+import marshal
+import os
+import resource
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 0x4000, 1 << 18
+PR_SET_PDEATHSIG = 1
+SETUP_FAILED = 125
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def fail(message):
+    os.write(2, f"restem-launch: {message}\n".encode())
+    os._exit(SETUP_FAILED)
+
+
+def mount(source, target, fstype, flags, data=None):
+    if (
+        _libc.mount(
+            source and source.encode(),
+            target.encode(),
+            fstype and fstype.encode(),
+            flags,
+            data and data.encode(),
+        )
+        != 0
+    ):
+        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+
+
+def write_file(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def setup_mounts(cfg):
+    # Private propagation first, or our mounts would leak back into the host's namespace.
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    opts = f"size={cfg['disk_mb']}m,mode=1777"
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    for extra in ("/var/tmp", "/dev/shm"):
+        if os.path.isdir(extra):
+            mount("tmpfs", extra, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
+    # A /proc of the new pid namespace: the program sees its own processes, not the host's.
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    try:
+        # Best effort: the rest of the host file system read-only for the program.
+        mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    except OSError:
+        pass
+
+
+def exec_program(cfg, workdir):
+    """In the program's own process: limits, drop privileges, exec. Never returns."""
+    try:
+        os.chdir(workdir)
+        for name, (soft, hard) in cfg["rlimits"].items():
+            resource.setrlimit(getattr(resource, "RLIMIT_" + name), (soft, hard))
+        try:
+            # The OOM killer should pick the program, never its supervisor.
+            write_file("/proc/self/oom_score_adj", "1000")
+        except OSError:
+            pass
+        uid = cfg["uid"]
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+        os.execve(cfg["python"], [cfg["python"], "-I", "main.py"], cfg["env"])
+    except Exception as exc:
+        fail(f"exec: {exc}")
+
+
+def ns_init(cfg, source, report_fd):
+    """Pid 1 of the new namespace: when it exits, the kernel kills everything left in it."""
+    try:
+        _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)  # launcher killed -> namespace killed
+        if cfg["unshare"] & CLONE_NEWNS:
+            setup_mounts(cfg)
+            workdir = "/tmp"
+        else:
+            workdir = cfg["workdir"]
+        path = os.path.join(workdir, "main.py")
+        with open(path, "wb") as f:
+            f.write(source)
+        if cfg["uid"] is not None:
+            os.chown(workdir, cfg["uid"], cfg["uid"])
+            os.chown(path, cfg["uid"], cfg["uid"])
+    except Exception as exc:
+        fail(f"setup: {exc}")
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_fd)
+        exec_program(cfg, workdir)
+    while True:  # reap orphans until the program itself exits
+        try:
+            child, status = os.wait()
+        except ChildProcessError:
+            os._exit(SETUP_FAILED)
+        if child == pid:
+            os.write(report_fd, str(status).encode())
+            os._exit(0)
+
+
+def reraise(status):
+    """Exit the way the program did, so the host sees its exit code or signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _signal.signal(sig, _signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def main():
+    cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
+    with open(cfg["program"], "rb") as f:
+        source = f.read()
+    flags = cfg["unshare"]
+    uid, gid = os.getuid(), os.getgid()
+    if flags and _libc.unshare(flags) != 0:
+        fail(f"unshare: {os.strerror(ctypes.get_errno())}")
+    if flags & CLONE_NEWUSER:
+        try:
+            write_file("/proc/self/setgroups", "deny")
+            write_file("/proc/self/uid_map", f"0 {uid} 1")
+            write_file("/proc/self/gid_map", f"0 {gid} 1")
+        except OSError as exc:
+            fail(f"user namespace: {exc}")
+    if not flags & CLONE_NEWPID:
+        # No pid namespace: the program runs here; the host kills by process group (and uid).
+        if cfg["uid"] is not None:
+            os.chown(cfg["workdir"], cfg["uid"], cfg["uid"])
+        path = os.path.join(cfg["workdir"], "main.py")
+        if cfg["uid"] is not None:
+            os.chown(path, cfg["uid"], cfg["uid"])
+        exec_program(cfg, cfg["workdir"])
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_r)
+        ns_init(cfg, source, report_w)
+    os.close(report_w)
+    _, own = os.waitpid(pid, 0)
+    data = os.read(report_r, 64)
+    if not data:
+        if os.WIFEXITED(own) and os.WEXITSTATUS(own) == SETUP_FAILED:
+            os._exit(SETUP_FAILED)
+        reraise(own)
+    reraise(int(data))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The one interface every backend implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from .limits import Limits
+from .result import RunResult
+
+__all__ = ["Program", "Sandbox"]
+
+# A program is Python source text; stdin is text (UTF-8) or bytes.
+Program = tuple[str, str | bytes]
+
+
+def as_bytes(data: str | bytes | None) -> bytes:
+    if data is None:
+        return b""
+    return data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
+
+
+class Sandbox(abc.ABC):
+    """Runs untrusted Python programs. Thread-safe; `run_batch` runs up to `workers` at once.
+
+    Untrusted input never raises: whatever the program does comes back as a `RunResult`. Misuse by
+    the caller (bad Limits, using a closed sandbox) does raise.
+    """
+
+    name: str = "abstract"
+    workers: int = 1
+
+    @abc.abstractmethod
+    def run(
+        self, program: str, stdin: str | bytes = b"", limits: Limits | None = None
+    ) -> RunResult: ...
+
+    def run_batch(
+        self, programs: Sequence[Program | str], limits: Limits | None = None
+    ) -> list[RunResult]:
+        """Run many programs concurrently; results in input order."""
+        jobs = [(p, b"") if isinstance(p, str) else (p[0], p[1]) for p in programs]
+        if not jobs:
+            return []
+        # Threads only wait on child processes / sockets here, so the GIL is no bottleneck.
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(jobs)))) as ex:
+            return list(ex.map(lambda job: self.run(job[0], job[1], limits), jobs))
+
+    def close(self) -> None:  # noqa: B027  (optional hook: most backends hold nothing)
+        """Release processes / containers. Idempotent."""
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

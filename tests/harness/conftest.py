@@ -1,0 +1,131 @@
+"""A tiny real model and problem set, built by the tests (no downloads)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+PROMPT = "{problem}\nSolution:"
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tmp_path_factory) -> dict:
+    """A 1-layer GPT-2 taught for a few steps to answer \\boxed{1}: most problems' gold is 1
+    (so samples are correct), one problem's gold is 2 (so the filter has something to drop)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from harness.config import TrainConfig
+    from harness.demo import build_tokenizer
+    from harness.train import finetune
+
+    folder = tmp_path_factory.mktemp("tiny")
+    tokenizer = build_tokenizer(folder / "tokenizer")
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=64,
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    GPT2LMHeadModel(config).save_pretrained(str(folder / "init"))
+    tokenizer.save_pretrained(str(folder / "init"))
+    train = [{"id": f"p{i}", "problem": f"add {i} and 0", "answer": "1"} for i in range(7)]
+    train.append({"id": "p7", "problem": "add 7 and 0", "answer": "2"})
+    human = [
+        {"id": f"h{i}", "problem": f"add {i} and 1", "answer": "1", "solution": "so \\boxed{1}"}
+        for i in range(4)
+    ]
+    held_out = [{"id": f"e{i}", "problem": f"add {i} and 5", "answer": "1"} for i in range(4)]
+    finetune(
+        base_path=str(folder / "init"),
+        tokenizer=tokenizer,
+        pairs=[(PROMPT.format(problem=r["problem"]), " so \\boxed{1}") for r in train + human],
+        out_dir=folder / "base",
+        config=TrainConfig(batch_size=8, learning_rate=1e-2, max_length=64, save_steps=1000),
+        dtype="float32",
+        device="cpu",
+        max_steps=40,
+    )
+    return {
+        "base": str(folder / "base"),
+        "train": str(write_jsonl(folder / "train.jsonl", train)),
+        "eval": str(write_jsonl(folder / "eval.jsonl", held_out)),
+        "human": str(write_jsonl(folder / "human.jsonl", human)),
+    }
+
+
+def tiny_config(assets: dict, runs_dir: Path, name: str = "t", **train) -> dict:
+    """A plain-dict config (as YAML gives) for one quick iteration on the tiny assets."""
+    return {
+        "name": name,
+        "runs_dir": str(runs_dir),
+        "iterations": 1,
+        "model": {"path": assets["base"], "device": "cpu"},
+        "data": {
+            "task": "math",
+            "train_path": assets["train"],
+            "eval_path": assets["eval"],
+            "human_path": assets.get("human"),
+            "prompt_template": PROMPT,
+        },
+        "sample": {"k": 4, "temperature": 1.0, "max_new_tokens": 12, "batch_size": 8},
+        "verify": {"workers": 1, "chunk": 4},
+        "filter": {"max_per_problem": 2},
+        "train": {
+            "max_steps": 6,
+            "batch_size": 4,
+            "learning_rate": 1e-3,
+            "max_length": 64,
+            "save_steps": 2,
+            **train,
+        },
+        "eval": {"pass_k": 2, "temperature": 1.0},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_code_assets(tmp_path_factory, tiny_assets) -> dict:
+    """The tiny model taught to answer `print(input())`: right for the echo problems, wrong for
+    the one that asks for the input twice."""
+    from harness.config import TrainConfig
+    from harness.train import finetune, load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-code")
+    tokenizer = load_tokenizer(tiny_assets["base"])
+
+    def echo(i: int, times: int = 1) -> dict:
+        return {
+            "id": f"c{i}-{times}",
+            "problem": f"echo {i}",
+            "input_output": {"inputs": [f"{i}\n"], "outputs": [f"{i}\n" * times]},
+        }
+
+    train = [echo(i) for i in range(5)] + [echo(5, times=2)]
+    held_out = [echo(i) for i in range(6, 9)]
+    finetune(
+        base_path=tiny_assets["base"],
+        tokenizer=tokenizer,
+        pairs=[(PROMPT.format(problem=r["problem"]), " print(input())") for r in train],
+        out_dir=folder / "base",
+        config=TrainConfig(batch_size=6, learning_rate=1e-2, max_length=64, save_steps=1000),
+        dtype="float32",
+        device="cpu",
+        max_steps=150,
+    )
+    return {
+        "base": str(folder / "base"),
+        "train": str(write_jsonl(folder / "train.jsonl", train)),
+        "eval": str(write_jsonl(folder / "eval.jsonl", held_out)),
+    }

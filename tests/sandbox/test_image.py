@@ -1,0 +1,36 @@
+"""`restem sandbox build-image`: builds offline and is skipped when current."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sandbox.docker.image import IMAGE, INPUTS_LABEL, image_current, inputs_hash, offline_base
+
+pytestmark = pytest.mark.docker
+
+
+def test_image_is_current_and_labelled(docker_client, docker_box):
+    image = docker_client.images.get(IMAGE)
+    assert image.labels[INPUTS_LABEL] == inputs_hash(offline_base("bookworm"))
+    assert image_current()
+
+
+def test_build_image_skips_when_current(docker_client, docker_box):
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "build-image"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "is current" in out.stderr
+    assert time.monotonic() - start < 10
+
+
+def test_registry_path_is_a_different_build():
+    assert inputs_hash("python:3.11-slim") != inputs_hash(offline_base("bookworm"))

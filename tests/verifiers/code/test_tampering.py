@@ -1,0 +1,160 @@
+"""Reward holes peers are known for, each closed: objects that equal everything, exiting before
+the tests run, printing the expected output or a fake report, monkeypatching builtins."""
+
+from __future__ import annotations
+
+import pytest
+
+from verifiers import CodeStatus, verify_code
+
+CALL = {"input_output": {"fn_name": "add", "inputs": [[1, 2], [2, 2]], "outputs": [3, 4]}}
+STDIO = {"input_output": {"inputs": ["1 2\n"], "outputs": ["3\n"]}}
+MBPP = {"test_list": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]}
+MBPP_CHECK = {"test_list": ["assert abs(add(0.1, 0.2) - 0.3) < 1e-9", "assert add(1, 2) in (3,)"]}
+HUMANEVAL = {
+    "prompt": "",
+    "test": (
+        "def check(candidate):\n"
+        "    assert candidate(1, 2) == 3\n"
+        "    assert abs(candidate(0.5, 0.25) - 0.75) < 1e-9\n"
+        "    assert sorted([candidate(2, 2), 1]) == [1, 4]\n"
+    ),
+    "entry_point": "add",
+}
+WRONG = "def add(a, b):\n    return a - b\n"
+
+ALWAYS_EQUAL = """
+class Anything:
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return True
+    def __gt__(self, other): return True
+    def __sub__(self, other): return 0.0
+    def __rsub__(self, other): return 0.0
+    def __abs__(self): return 0.0
+    def __bool__(self): return True
+    def __hash__(self): return 0
+def add(a, b):
+    return Anything()
+"""
+INT_SUBCLASS = """
+class Int(int):
+    def __eq__(self, other): return True
+    __hash__ = int.__hash__
+def add(a, b):
+    return Int(0)
+"""
+METACLASS = """
+class Meta(type):
+    def __eq__(cls, other): return True
+    __hash__ = type.__hash__
+class Fake(metaclass=Meta):
+    def __eq__(self, other): return True
+    def __sub__(self, other): return 0.0
+def add(a, b):
+    return Fake()
+"""
+EXIT_EARLY = "import sys\nsys.exit(0)\n" + WRONG
+OS_EXIT_EARLY = "import os\nos._exit(0)\n" + WRONG
+EXIT_IN_CALL = "def add(a, b):\n    import sys\n    sys.exit(0)\n"
+OS_EXIT_IN_CALL = "def add(a, b):\n    import os\n    os._exit(0)\n"
+PRINT_EXPECTED = "print(3)\nprint(4)\nimport sys\nsys.stdout.flush()\nimport os\nos._exit(0)\n"
+FAKE_REPORTS = (
+    "import sys\n"
+    "mark = sys.stdin.readline().strip()\n"  # the harness read its secret before this runs
+    "for kind in ('pass', 'value 3', 'value 4'):\n"
+    "    print('\\n' + mark + ' ' + kind)\n"
+    "    print('\\nrestem-report-' + '0' * 32 + ' ' + kind)\n"
+    "sys.stdout.flush()\n"
+    "import os\nos._exit(0)\n"
+)
+PATCH_BUILTINS = """
+import builtins, json
+builtins.abs = lambda x: 0
+builtins.sorted = lambda xs: [1, 4]
+builtins.isinstance = lambda *a: True
+builtins.AssertionError = type("Nothing", (Exception,), {})
+json.dumps = lambda *a, **k: '3'
+def add(a, b):
+    return a - b
+"""
+SHADOW_BUILTINS = """
+def abs(x): return 0
+def sorted(xs): return [1, 4]
+def add(a, b):
+    return a - b
+"""
+ATEXIT = (
+    "import atexit\n"
+    "atexit.register(lambda: print('\\nrestem-report-' + '0' * 32 + ' pass'))\n" + WRONG
+)
+CLOSE_STDOUT = "import os\nos.close(1)\ndef add(a, b):\n    return a + b\n"
+SWAP_GUARDS = """
+import sys
+def add(a, b):
+    g = sys._getframe(1).f_globals
+    g['__restem_truth__'] = lambda x: None
+    g['__restem_plain__'] = lambda x: x
+    return a - b
+"""
+
+HOSTILE = {
+    "always_equal": ALWAYS_EQUAL,
+    "int_subclass": INT_SUBCLASS,
+    "metaclass": METACLASS,
+    "sys_exit_before_tests": EXIT_EARLY,
+    "os_exit_before_tests": OS_EXIT_EARLY,
+    "sys_exit_in_call": EXIT_IN_CALL,
+    "os_exit_in_call": OS_EXIT_IN_CALL,
+    "print_expected_early": PRINT_EXPECTED,
+    "fake_reports": FAKE_REPORTS,
+    "patch_builtins": PATCH_BUILTINS,
+    "shadow_builtins": SHADOW_BUILTINS,
+    "atexit_report": ATEXIT,
+    "close_stdout": CLOSE_STDOUT,
+    "swap_guards": SWAP_GUARDS,
+}
+PROBLEMS = {"call": CALL, "mbpp": MBPP, "mbpp_check": MBPP_CHECK, "humaneval": HUMANEVAL}
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+def test_hostile_programs_fail(box, attack, problem):
+    verdict = verify_code(PROBLEMS[problem], HOSTILE[attack], backend=box, all_tests=True)
+    assert not verdict.correct, verdict
+    assert verdict.pass_fraction == 0.0 or attack == "close_stdout", verdict
+    assert verdict.status in (CodeStatus.WRONG_ANSWER, CodeStatus.RUNTIME_ERROR), verdict
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+def test_the_honest_program_passes_the_same_problems(box, problem):
+    assert verify_code(PROBLEMS[problem], "def add(a, b):\n    return a + b\n", backend=box).correct
+
+
+def test_stdio_program_that_exits_before_printing_fails(box):
+    for program in (
+        "import sys\nsys.exit(0)",
+        "import os\nos._exit(0)",
+        "print(3, end='')\nimport os\nos._exit(0)",
+    ):
+        assert verify_code(STDIO, program, backend=box).status is CodeStatus.WRONG_ANSWER
+
+
+def test_expected_values_never_enter_the_sandbox(box):
+    # The program prints everything it can see: the expected value must not be among it.
+    secret = 987654321
+    problem = {"input_output": {"fn_name": "f", "inputs": [[1]], "outputs": [secret]}}
+    spy = (
+        "def scan():\n"
+        "    import gc, sys\n"
+        "    main = sys.modules['__main__']\n"
+        "    seen = sys.stdin.read() + open(main.__file__).read() + repr(vars(main))\n"
+        "    seen += repr([o for o in gc.get_objects() if isinstance(o, (list, tuple, dict))])\n"
+        "    assert 'def _main(config_text)' in seen  # the spy does see the harness\n"
+        f"    assert str({secret - 1} + 1) not in seen, 'leak'\n"  # not a literal in this source
+        "scan()\n"
+        "def f(x):\n    return 0\n"
+    )
+    verdict = verify_code(problem, spy, backend=box)
+    assert verdict.status is CodeStatus.WRONG_ANSWER, verdict.reason
+    assert "expected 987654321, got 0" in verdict.reason

@@ -1,0 +1,146 @@
+"""`restem verify ...`: JSONL in, JSONL out.
+
+Output rows are the input rows plus the verdict fields, in input order, written and flushed as
+they are decided (a crash loses nothing already written). A bad line (broken JSON, a missing or
+non-text field) is reported on stderr with its line number and left out; the rest is processed.
+The exit status is 0 when the run completed, whatever the verdicts, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO
+
+from verifiers.jsonl import Progress, json_objects, open_output
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    verify = commands.add_parser("verify", help="verify answers (JSONL in, JSONL out)")
+    kinds = verify.add_subparsers(dest="verify_kind", metavar="KIND", required=True)
+
+    math = kinds.add_parser(
+        "math",
+        help="MATH-style answers: symbolic equivalence with a reference answer",
+        description="Judge each row's response against its gold answer. "
+        "Rows: {response, gold, ...}; output rows add correct, status, extracted, reason.",
+    )
+    math.add_argument("--input", required=True, help="input JSONL file ('-' for stdin)")
+    math.add_argument("--output", required=True, help="output JSONL file ('-' for stdout)")
+    math.add_argument(
+        "--workers", type=positive_int, default=None, help="worker processes (default: CPUs)"
+    )
+    math.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=3.0,
+        help="hard time limit per answer, seconds (default 3)",
+    )
+    math.add_argument("--response-field", default="response", help="default: response")
+    math.add_argument("--gold-field", default="gold", help="default: gold")
+    math.add_argument("--quiet", action="store_true", help="no progress line, summary only")
+    math.set_defaults(handler=run_math)
+
+    from verifiers.code import cli as code_cli
+
+    code_cli.add_parser(kinds)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _field(row: dict, name: str, line_no: int) -> str:
+    if name not in row:
+        raise ValueError(f"line {line_no}: missing field {name!r}")
+    value = row[name]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(
+            f"line {line_no}: field {name!r} must be text or a number, got {type(value).__name__}"
+        )
+    return str(value)
+
+
+def _read_rows(
+    stream: IO[str], response_field: str, gold_field: str, errors: list[str]
+) -> list[tuple[dict, str, str]]:
+    rows = []
+    for line_no, row in json_objects(stream, errors):
+        try:
+            rows.append(
+                (row, _field(row, response_field, line_no), _field(row, gold_field, line_no))
+            )
+        except ValueError as exc:
+            errors.append(str(exc))
+    return rows
+
+
+def run_math(args: argparse.Namespace) -> int:
+    from verifiers import MathSettings, iter_verify_math
+
+    errors: list[str] = []
+    try:
+        if args.input == "-":
+            rows = _read_rows(sys.stdin, args.response_field, args.gold_field, errors)
+        else:
+            with open(args.input, encoding="utf-8") as stream:
+                rows = _read_rows(stream, args.response_field, args.gold_field, errors)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"restem verify math: cannot read {args.input}: {exc}", file=sys.stderr)
+        return 2
+    for message in errors:
+        print(f"restem verify math: {args.input}: {message}", file=sys.stderr)
+
+    settings = MathSettings(timeout_s=args.timeout)
+    counts: collections.Counter[str] = collections.Counter()
+    progress = Progress(len(rows), not args.quiet)
+    start = time.monotonic()
+    try:
+        out = open_output(args.output)
+    except OSError as exc:
+        print(f"restem verify math: cannot write {args.output}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        verdicts: Iterator = iter_verify_math(
+            ((response, gold) for _, response, gold in rows),
+            workers=args.workers,
+            settings=settings,
+        )
+        for done, ((row, _, _), verdict) in enumerate(zip(rows, verdicts), start=1):
+            out.write(json.dumps({**row, **verdict.to_dict()}, ensure_ascii=False) + "\n")
+            out.flush()
+            counts[verdict.status.value] += 1
+            progress.update(done)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    elapsed = time.monotonic() - start
+
+    total = sum(counts.values())
+    judged = total - counts["invalid_gold"]
+    accuracy = counts["correct"] / judged if judged else 0.0
+    per_status = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(
+        f"restem verify math: {total} answers in {elapsed:.2f} s "
+        f"({total / max(elapsed, 1e-9):,.0f}/s); accuracy {accuracy:.4f} "
+        f"({counts['correct']}/{judged}); {per_status or 'no rows'}"
+        + (f"; {len(errors)} bad input line(s) skipped" if errors else ""),
+        file=sys.stderr,
+    )
+    return 0
