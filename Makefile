@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,sandbox,harness,bench
+EXTRAS ?= dev,sandbox,harness,bench,ray
 PYTEST_ARGS ?=
 
 .PHONY: setup sandbox-ready demo test test-fast lint format clean

@@ -9,7 +9,7 @@ __all__ = ["add_parser"]
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     # The bench modules import only the standard library at module level: `restem --help` stays fast.
-    from benchmarks import code_bench, math_bench
+    from benchmarks import code_bench, executor_bench, math_bench
 
     parser = commands.add_parser("bench", help="benchmark verifiers against their peers")
     kinds = parser.add_subparsers(dest="bench_kind", metavar="KIND", required=True)
@@ -31,3 +31,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     code_bench.add_arguments(code)
     code.set_defaults(handler=code_bench.main)
+
+    executor = kinds.add_parser(
+        "executor",
+        help="the local executor vs the Ray executor: the overhead of going distributed",
+        description=executor_bench.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    executor_bench.add_arguments(executor)
+    executor.set_defaults(handler=executor_bench.main)

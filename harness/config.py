@@ -18,6 +18,7 @@ __all__ = [
     "EvalConfig",
     "FilterConfig",
     "ModelConfig",
+    "RayConfig",
     "RunConfig",
     "SampleConfig",
     "TrainConfig",
@@ -57,6 +58,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class SampleConfig:
     backend: str = "transformers"  # transformers | vllm
+    executor: str = "local"  # local | ray (fan the E-step out over Ray workers; see `ray`)
     k: int = 32  # samples per problem in the E-step
     temperature: float = 0.7
     top_k: int = 40
@@ -68,7 +70,8 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    workers: int = 2
+    executor: str = "local"  # local (process pool) | ray (verifier actors; see `ray`)
+    workers: int = 2  # local executor: pool processes
     timeout_s: float = 5.0
     backend: str = "local"  # code task: docker | local
     chunk: int = 256  # samples verified (and journaled) per call
@@ -93,6 +96,24 @@ class TrainConfig:
     max_length: int = 1024
     save_steps: int = 200  # trainer checkpoints, for resuming a killed M-step
     seed: int = 0
+    # inprocess: the Trainer runs in the loop's process. torchrun / accelerate: the M-step is a
+    # standard `torchrun` / `accelerate launch` job with `processes` processes on this node.
+    launcher: str = "inprocess"
+    processes: int = 1
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Where the Ray executors run (used when sample.executor or verify.executor is ray)."""
+
+    # None: start a Ray instance on this machine (shut down after the run); "auto": the cluster
+    # this node joined; "host:port" / "ray://host:10001": that cluster. For a multi-node run,
+    # runs_dir must be on storage every node mounts at the same path (docs/scale-out.md).
+    address: str | None = None
+    verify_workers: int | None = None  # verifier actors; default: the cluster's CPUs / verify_cpus
+    verify_cpus: float = 1.0  # CPUs each verifier actor reserves (and pool processes it runs)
+    sample_workers: int | None = None  # generator actors; default: one per GPU, else one
+    sample_gpus: float | None = None  # GPUs per generator actor; default: 1 with GPUs, else 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +137,7 @@ class RunConfig:
     filter: FilterConfig = field(default_factory=FilterConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -129,6 +151,9 @@ _CHOICES = {
     ("data", "task"): ("math", "code"),
     ("sample", "backend"): ("transformers", "vllm"),
     ("verify", "backend"): ("docker", "local"),
+    ("verify", "executor"): ("local", "ray"),
+    ("sample", "executor"): ("local", "ray"),
+    ("train", "launcher"): ("inprocess", "torchrun", "accelerate"),
     ("model", "dtype"): ("float32", "bfloat16", "float16"),
 }
 
@@ -154,7 +179,16 @@ def _check(cfg: RunConfig) -> None:
         "train.grad_accum": cfg.train.grad_accum,
         "train.max_length": cfg.train.max_length,
         "eval.patience": cfg.eval.patience,
+        "train.processes": cfg.train.processes,
     }
+    for key in ("verify_workers", "sample_workers"):
+        value = getattr(cfg.ray, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"ray.{key}: must be at least 1, got {value}")
+    if not cfg.ray.verify_cpus > 0:
+        raise ConfigError(f"ray.verify_cpus: must be positive, got {cfg.ray.verify_cpus}")
+    if cfg.ray.sample_gpus is not None and cfg.ray.sample_gpus < 0:
+        raise ConfigError(f"ray.sample_gpus: must be 0 or more, got {cfg.ray.sample_gpus}")
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key}: must be at least 1, got {value}")

@@ -17,6 +17,7 @@ skips work those files show as done, so ``--resume`` after a kill redoes nothing
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import RunConfig, config_to_dict, parse_config
-from harness.generate import make_generator, resolve_device
+from harness.generate import GenerationError, make_generator, resolve_device
 from harness.rundir import (
     append_jsonl,
     fault_point,
@@ -33,7 +34,8 @@ from harness.rundir import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from harness.tasks import Problem, Task, load_problems, make_task
+from harness.tasks import Problem, Task, load_problems, make_task, make_verify_executor
+from verifiers.executor import Executor, ExecutorError, connect_ray
 
 __all__ = ["RunError", "load_run_config", "run"]
 
@@ -70,12 +72,28 @@ class _Context:
     device: str
     train: list[Problem]
     held_out: list[Problem]
+    executor: Executor  # the task verifies on it; made once per run, closed at its end
 
 
 # ---------------------------------------------------------------- stages
 
 
 def _generator_for(ctx: _Context, model_path: str):
+    """The E-step's generator for ``model_path``; the caller closes it (Ray workers hold a model
+    each)."""
+    cfg = ctx.cfg
+    if cfg.sample.executor == "ray":
+        from harness.generate import RayGenerator
+
+        return RayGenerator(
+            model_path,
+            ctx.tokenizer,
+            cfg.sample,
+            dtype=cfg.model.dtype,
+            address=cfg.ray.address,
+            workers=cfg.ray.sample_workers,
+            gpus=cfg.ray.sample_gpus,
+        )
     from harness.train import load_model
 
     model = None
@@ -94,62 +112,73 @@ def sample_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> list[
     todo = [p for p in ctx.train if len(have.get(p.id, ())) < k]
     if todo:
         generator = _generator_for(ctx, model_path)
-        per_call = max(1, ctx.cfg.sample.batch_size // k)
+        # A batch per worker and call (Ray: every actor busy); journaled after each call.
+        per_call = max(1, ctx.cfg.sample.batch_size // k) * generator.workers
         bar = _progress(len(todo) * k, "E-step: sampling")
-        for start in range(0, len(todo), per_call):
-            chunk = todo[start : start + per_call]
-            completions = generator.generate(
-                [p.prompt for p in chunk],
-                n=k,
-                temperature=ctx.cfg.sample.temperature,
-                top_k=ctx.cfg.sample.top_k,
-                top_p=ctx.cfg.sample.top_p,
-                seed=seed + start,
-            )
-            new = []
-            for problem, texts in zip(chunk, completions):
-                missing = [i for i in range(k) if i not in have.get(problem.id, ())]
-                new += [
-                    {"problem_id": problem.id, "sample": i, "completion": text}
-                    for i, text in zip(missing, texts)
-                ]
-            append_jsonl(path, new)
-            fault_point("sample")
-            rows += new
-            bar.update(len(chunk) * k)
-        bar.close()
+        try:
+            for start in range(0, len(todo), per_call):
+                chunk = todo[start : start + per_call]
+                completions = generator.generate(
+                    [p.prompt for p in chunk],
+                    n=k,
+                    temperature=ctx.cfg.sample.temperature,
+                    top_k=ctx.cfg.sample.top_k,
+                    top_p=ctx.cfg.sample.top_p,
+                    seed=seed + start,
+                )
+                new = []
+                for problem, texts in zip(chunk, completions):
+                    missing = [i for i in range(k) if i not in have.get(problem.id, ())]
+                    new += [
+                        {"problem_id": problem.id, "sample": i, "completion": text}
+                        for i, text in zip(missing, texts)
+                    ]
+                append_jsonl(path, new)
+                fault_point("sample")
+                rows += new
+                bar.update(len(chunk) * k)
+        finally:
+            generator.close()
+            bar.close()
     known = {p.id for p in ctx.train}
     return [r for r in rows if r["problem_id"] in known and r["sample"] < k]
 
 
 def verify_stage(ctx: _Context, samples: list[dict], path: Path) -> list[dict]:
-    """3. Verify each sample once; verdicts are appended per chunk as they are produced."""
+    """3. Verify each sample once; verdicts are appended per chunk as they are produced.
+
+    One stream over everything still to verify, so the executor keeps all its workers busy
+    (across chunk boundaries too); the journal is still written ``verify.chunk`` at a time.
+    """
     done = {(r["problem_id"], r["sample"]): r for r in read_jsonl(path)}
     todo = [s for s in samples if (s["problem_id"], s["sample"]) not in done]
     problems = {p.id: p for p in ctx.train}
     if todo:
         chunk_size = ctx.cfg.verify.chunk
         bar = _progress(len(todo), "verifying")
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start : start + chunk_size]
-            judgements = ctx.task.verify(
-                [(problems[s["problem_id"]], s["completion"]) for s in chunk]
-            )
-            new = [
-                {
-                    "problem_id": s["problem_id"],
-                    "sample": s["sample"],
-                    "correct": j.correct,
-                    "status": j.status,
-                    "reason": j.reason,
-                }
-                for s, j in zip(chunk, judgements)
-            ]
-            append_jsonl(path, new)
-            fault_point("verify")
-            done.update({(r["problem_id"], r["sample"]): r for r in new})
-            bar.update(len(chunk))
-        bar.close()
+        judgements = ctx.task.iter_verify(
+            (problems[s["problem_id"]], s["completion"]) for s in todo
+        )
+        try:
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start : start + chunk_size]
+                new = [
+                    {
+                        "problem_id": s["problem_id"],
+                        "sample": s["sample"],
+                        "correct": j.correct,
+                        "status": j.status,
+                        "reason": j.reason,
+                    }
+                    for s, j in zip(chunk, itertools.islice(judgements, len(chunk)), strict=True)
+                ]
+                append_jsonl(path, new)
+                fault_point("verify")
+                done.update({(r["problem_id"], r["sample"]): r for r in new})
+                bar.update(len(chunk))
+        finally:
+            getattr(judgements, "close", lambda: None)()  # cancels work still in flight
+            bar.close()
     return [done[(s["problem_id"], s["sample"])] for s in samples]
 
 
@@ -179,22 +208,47 @@ def filter_stage(
 
 
 def train_stage(ctx: _Context, start_path: str, pairs, out_dir: Path, max_steps=None) -> int:
-    """5. M-step (skipped when its checkpoint is complete)."""
-    from harness.train import finetune
+    """5. M-step (skipped when its checkpoint is complete).
 
+    In this process, or with ``train.launcher`` torchrun / accelerate as a distributed job (see
+    harness.finetune_job) whose spec, pairs and log are in ``<out_dir>.job/``.
+    """
     steps_file = out_dir.parent / (out_dir.name + ".steps.json")
     if (out_dir / "config.json").exists() and steps_file.exists():
         return int(read_json(steps_file)["steps"])
-    steps = finetune(
+    train = ctx.cfg.train
+    options = dict(
         base_path=start_path,
         tokenizer=ctx.tokenizer,
         pairs=pairs,
         out_dir=out_dir,
-        config=ctx.cfg.train,
+        config=train,
         dtype=ctx.cfg.model.dtype,
         device=ctx.device,
         max_steps=max_steps,
     )
+    if train.launcher == "inprocess":
+        from harness.train import finetune
+
+        steps = finetune(**options)
+    else:
+        from harness import finetune_job as job
+
+        steps = job.finished_steps(out_dir)  # a job that finished (maybe run by hand, multi-node)
+        if steps is None:
+            spec = job.write_job(job.job_dir_for(out_dir), **options)
+            command = job.job_command(train.launcher, train.processes, spec)
+            _log(f"M-step: {train.launcher} job, {train.processes} process(es): {spec}")
+            try:
+                job.run_job(command, spec.parent / "job.log")
+            except job.JobError as exc:
+                raise RunError(
+                    f"{exc}\nonce the cause is fixed, `restem train --resume {ctx.run_dir}` "
+                    "continues (the M-step from its last checkpoint)"
+                ) from None
+            steps = job.finished_steps(out_dir)
+            if steps is None:
+                raise RunError(f"the M-step job exited cleanly but wrote no model to {out_dir}")
     write_json_atomic(steps_file, {"steps": steps})
     return steps
 
@@ -205,20 +259,25 @@ def evaluate_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> dic
     if cached is not None:
         return cached
     start = time.monotonic()
-    generator = _generator_for(ctx, model_path)
     prompts = [p.prompt for p in ctx.held_out]
-    greedy = [c[0] for c in generator.generate(prompts, n=1, temperature=None)]
+    k = ctx.cfg.eval.pass_k
+    generator = _generator_for(ctx, model_path)
+    try:
+        greedy = [c[0] for c in generator.generate(prompts, n=1, temperature=None)]
+        sampled = None
+        if k > 0:
+            sampled = generator.generate(
+                prompts,
+                n=k,
+                temperature=ctx.cfg.eval.temperature,
+                top_k=ctx.cfg.sample.top_k,
+                seed=seed,
+            )
+    finally:
+        generator.close()  # before verifying: Ray workers hold a model each
     judged = ctx.task.verify(list(zip(ctx.held_out, greedy)))
     result = {"pass@1": sum(j.correct for j in judged) / max(1, len(judged))}
-    k = ctx.cfg.eval.pass_k
-    if k > 0:
-        sampled = generator.generate(
-            prompts,
-            n=k,
-            temperature=ctx.cfg.eval.temperature,
-            top_k=ctx.cfg.sample.top_k,
-            seed=seed,
-        )
+    if sampled is not None:
         flat = [(p, c) for p, cs in zip(ctx.held_out, sampled) for c in cs]
         verdicts = ctx.task.verify(flat)
         solved = [
@@ -247,7 +306,6 @@ def _prepare(cfg: RunConfig, resume: bool) -> _Context:
             "or choose another name"
         )
     # Load every input before the run directory is made: a run that cannot start leaves nothing.
-    task = make_task(cfg.data, cfg.verify)
     train = load_problems(cfg.data.train_path, cfg.data, cfg.data.max_train_problems)
     held_out = load_problems(cfg.data.eval_path, cfg.data, cfg.data.max_eval_problems)
     if not train or not held_out:
@@ -256,13 +314,24 @@ def _prepare(cfg: RunConfig, resume: bool) -> _Context:
         tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.path)
     except OSError as exc:
         raise RunError(f"cannot load the tokenizer of {cfg.model.path}: {exc}") from None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not config_path.exists():
-        config_path.write_text(
-            yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8"
-        )
+    try:
+        if "ray" in (cfg.sample.executor, cfg.verify.executor):
+            connect_ray(cfg.ray.address)  # a wrong address fails here, not in the first stage
+        executor = make_verify_executor(cfg.verify, cfg.ray)
+    except ExecutorError as exc:
+        raise RunError(f"{exc} (see the ray: section of the config)") from None
+    try:
+        task = make_task(cfg.data, cfg.verify, executor)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not config_path.exists():
+            config_path.write_text(
+                yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8"
+            )
+    except BaseException:
+        executor.close()
+        raise
     return _Context(
-        cfg, run_dir, task, tokenizer, resolve_device(cfg.model.device), train, held_out
+        cfg, run_dir, task, tokenizer, resolve_device(cfg.model.device), train, held_out, executor
     )
 
 
@@ -273,10 +342,36 @@ def _human_pairs(ctx: _Context) -> list[tuple[str, str]]:
     return [(p.prompt, " " + p.solution.strip()) for p in problems if p.solution]
 
 
+def _ray_connected() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
 def run(cfg: RunConfig, *, resume: bool = False) -> dict:
-    """Run (or continue) ReST-EM; returns the summary (also in metrics.jsonl and reward.png)."""
-    # 0. Set up.
-    ctx = _prepare(cfg, resume)
+    """Run (or continue) ReST-EM; returns the summary (also in metrics.jsonl and reward.png).
+
+    The verify executor lives as long as the run; a Ray instance the run started is shut down at
+    its end (a cluster joined before the call is left connected). Both also on errors and ^C.
+    """
+    ray_before = _ray_connected()
+    try:
+        # 0. Set up.
+        ctx = _prepare(cfg, resume)
+        try:
+            return _run(ctx)
+        finally:
+            ctx.executor.close()
+    except (ExecutorError, GenerationError) as exc:
+        raise RunError(
+            f"{exc}\nonce the cause is fixed, `restem train --resume {cfg.run_dir}` continues"
+        ) from None
+    finally:
+        if not ray_before and _ray_connected():
+            sys.modules["ray"].shutdown()
+
+
+def _run(ctx: _Context) -> dict:
+    cfg = ctx.cfg
     run_dir = ctx.run_dir
     _log(
         f"run {run_dir}: {len(ctx.train)} training and {len(ctx.held_out)} held-out problems, "

@@ -1,7 +1,8 @@
 """Tasks: how problems are loaded and prompted, and which verifier judges a completion.
 
-The loop talks to verifiers only through ``Task.verify`` (a batch call), so a verifier can be
-swapped or scaled out without touching the loop.
+The loop talks to verifiers only through ``Task.verify`` / ``Task.iter_verify`` (batch calls),
+which run on the task's executor (``verifiers.executor``): this machine's process and sandbox pools,
+or verifier actors on a Ray cluster. Either gives the same verdicts, in input order.
 """
 
 from __future__ import annotations
@@ -9,12 +10,21 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import DataConfig, VerifyConfig
+from harness.config import DataConfig, RayConfig, VerifyConfig
+from verifiers.executor import Executor, LocalExecutor
 
-__all__ = ["Judgement", "Problem", "Task", "load_problems", "make_task"]
+__all__ = [
+    "Judgement",
+    "Problem",
+    "Task",
+    "load_problems",
+    "make_task",
+    "make_verify_executor",
+]
 
 
 @dataclass(frozen=True)
@@ -92,30 +102,52 @@ _CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
 class Task:
-    """A task: verify completions of its problems in batches."""
+    """A task: verify completions of its problems in batches, on ``executor``.
+
+    Without an executor the task makes a local one (``verify.workers`` processes) and closes it
+    in ``close``; an executor passed in belongs to the caller, who closes it.
+    """
 
     name = "task"
 
-    def __init__(self, verify: VerifyConfig):
+    def __init__(self, verify: VerifyConfig, executor: Executor | None = None):
         self.verify_config = verify
+        self._owns_executor = executor is None
+        self.executor = LocalExecutor(verify.workers) if executor is None else executor
 
-    def verify(self, items: list[tuple[Problem, str]]) -> list[Judgement]:
+    def iter_verify(self, items: Iterable[tuple[Problem, str]]) -> Iterator[Judgement]:
+        """Judgements in input order, each as soon as it (and those before it) is known."""
         raise NotImplementedError
+
+    def verify(self, items: Iterable[tuple[Problem, str]]) -> list[Judgement]:
+        return list(self.iter_verify(items))
+
+    def close(self) -> None:
+        if self._owns_executor:
+            self.executor.close()
+
+    @staticmethod
+    def _judgements(verdicts) -> Iterator[Judgement]:
+        try:
+            for v in verdicts:
+                yield Judgement(v.correct, v.status.value, v.reason)
+        finally:
+            close = getattr(verdicts, "close", None)
+            if close is not None:
+                close()  # a caller that stops early cancels the work still in flight
 
 
 class MathTask(Task):
     name = "math"
 
-    def verify(self, items: list[tuple[Problem, str]]) -> list[Judgement]:
-        from verifiers import MathSettings, verify_math_batch
+    def iter_verify(self, items: Iterable[tuple[Problem, str]]) -> Iterator[Judgement]:
+        from verifiers import MathSettings
 
         settings = MathSettings(timeout_s=self.verify_config.timeout_s)
-        verdicts = verify_math_batch(
-            [(completion, str(problem.gold)) for problem, completion in items],
-            workers=self.verify_config.workers,
-            settings=settings,
+        verdicts = self.executor.verify_math(
+            ((completion, str(problem.gold)) for problem, completion in items), settings=settings
         )
-        return [Judgement(v.correct, v.status.value, v.reason) for v in verdicts]
+        return self._judgements(verdicts)
 
 
 class CodeTask(Task):
@@ -129,16 +161,29 @@ class CodeTask(Task):
         # unexpected indent.
         return textwrap.dedent(blocks[-1] if blocks else completion).strip("\n")
 
-    def verify(self, items: list[tuple[Problem, str]]) -> list[Judgement]:
-        from verifiers import verify_code_batch
-
-        verdicts = verify_code_batch(
-            [(problem.gold, self.program_of(completion)) for problem, completion in items],
+    def iter_verify(self, items: Iterable[tuple[Problem, str]]) -> Iterator[Judgement]:
+        verdicts = self.executor.verify_code(
+            ((problem.gold, self.program_of(completion)) for problem, completion in items),
             backend=self.verify_config.backend,
-            workers=self.verify_config.workers,
         )
-        return [Judgement(v.correct, v.status.value, v.reason) for v in verdicts]
+        return self._judgements(verdicts)
 
 
-def make_task(data: DataConfig, verify: VerifyConfig) -> Task:
-    return MathTask(verify) if data.task == "math" else CodeTask(verify)
+def make_verify_executor(verify: VerifyConfig, ray: RayConfig) -> Executor:
+    """``verify.executor``: local (``verify.workers`` processes / sandboxes here) or ray (verifier
+    actors on the cluster at ``ray.address``, each with as many pool processes as CPUs it
+    reserves)."""
+    if verify.executor == "ray":
+        from verifiers.executor import RayExecutor
+
+        return RayExecutor(
+            ray.address,
+            workers=ray.verify_workers,
+            cpus_per_worker=ray.verify_cpus,
+            pool_workers=max(1, int(ray.verify_cpus)),
+        )
+    return LocalExecutor(verify.workers)
+
+
+def make_task(data: DataConfig, verify: VerifyConfig, executor: Executor | None = None) -> Task:
+    return (MathTask if data.task == "math" else CodeTask)(verify, executor)

@@ -7,13 +7,22 @@ that exists is always complete.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import TrainConfig
 
-__all__ = ["finetune", "load_model", "load_tokenizer", "tokenize_pairs"]
+__all__ = [
+    "FinetuneResult",
+    "finetune",
+    "load_model",
+    "load_tokenizer",
+    "run_finetune",
+    "tokenize_pairs",
+]
 
 IGNORE = -100  # label value the loss skips
 
@@ -70,6 +79,14 @@ class _Collator:
         }
 
 
+@dataclass(frozen=True)
+class FinetuneResult:
+    steps: int  # optimizer steps taken in all (including those before a resume)
+    world_size: int  # processes that trained (1 in-process)
+    is_main: bool  # whether this process wrote the model
+    log_history: list[dict]  # the Trainer's logs: loss, learning rate, ... per logging step
+
+
 def finetune(
     *,
     base_path: str,
@@ -86,12 +103,49 @@ def finetune(
 
     ``end_with_eos=False`` trains on text that continues (no end-of-sequence after it).
     """
+    return run_finetune(
+        base_path=base_path,
+        tokenizer=tokenizer,
+        pairs=pairs,
+        out_dir=out_dir,
+        config=config,
+        dtype=dtype,
+        device=device,
+        max_steps=max_steps,
+        end_with_eos=end_with_eos,
+    ).steps
+
+
+def _complete_checkpoints(work_dir: Path) -> list[Path]:
+    """The Trainer's checkpoints, oldest first, without one a kill cut short (the trainer state is
+    written after the weights, optimizer and RNG states)."""
+    found = [p for p in work_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def run_finetune(
+    *,
+    base_path: str,
+    tokenizer,
+    pairs: list[tuple[str, str]],
+    out_dir: Path,
+    config: TrainConfig,
+    dtype: str,
+    device: str,
+    max_steps: int | None = None,
+    end_with_eos: bool = True,
+) -> FinetuneResult:
+    """:func:`finetune`, with what the Trainer did; the body of every rank of a distributed job."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from harness.rundir import fault_point
 
     class FaultAfterSave(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
+            if os.environ.get("RESTEM_FAULT") and args.world_size > 1:
+                import torch.distributed as dist
+
+                dist.barrier()  # every rank's part of the checkpoint is written before the kill
             fault_point("train")
 
     out_dir = Path(out_dir)
@@ -133,16 +187,26 @@ def finetune(
         data_collator=_Collator(tokenizer.pad_token_id),
         callbacks=[FaultAfterSave()],
     )
-    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    if checkpoints:
+    checkpoints = _complete_checkpoints(work_dir)
+    if checkpoints and trainer.is_world_process_zero():
         print(f"[restem] M-step: resuming from {checkpoints[-1].name}", file=sys.stderr, flush=True)
     result = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
 
+    # The finished model goes to a temporary folder, renamed into place when complete. Every rank
+    # calls save_model (sharded setups gather there); only the main process writes.
+    main = args.should_save
     partial = out_dir.parent / (out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    if main:
+        shutil.rmtree(partial, ignore_errors=True)
     trainer.save_model(str(partial))
-    tokenizer.save_pretrained(str(partial))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    partial.rename(out_dir)
-    shutil.rmtree(work_dir, ignore_errors=True)
-    return int(result.global_step)
+    if main:
+        tokenizer.save_pretrained(str(partial))
+        shutil.rmtree(out_dir, ignore_errors=True)
+        partial.rename(out_dir)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return FinetuneResult(
+        steps=int(result.global_step),
+        world_size=args.world_size,
+        is_main=main,
+        log_history=list(trainer.state.log_history),
+    )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -22,3 +26,33 @@ def data_dir() -> Path:
     if not (path / "SOURCES.md").exists():
         pytest.fail(f"RESTEM_DATA_DIR={value} does not look like the shared data folder")
     return path
+
+
+def _ray_processes(temp_dir: Path) -> list[str]:
+    """The processes of the Ray instance whose temp dir is ``temp_dir`` (not other instances)."""
+    found = subprocess.run(["pgrep", "-af", str(temp_dir)], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """A real Ray instance of the module's own with the machine's 2 CPUs: address "local" and a
+    private temp dir, so an instance another process started here is neither joined nor
+    disturbed. Afterwards no process of it may be left."""
+    ray = pytest.importorskip(
+        "ray", reason="the ray extra is not installed: pip install -e '.[ray]'"
+    )
+    from verifiers.executor import connect_ray
+
+    # Short (Ray's socket paths must fit in 107 bytes) and unique on a shared /tmp.
+    temp_dir = Path(tempfile.mkdtemp(prefix="restem_ray_", dir="/tmp"))
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=str(temp_dir))
+    connect_ray(None)  # what restem calls: a no-op once connected
+    assert ray.cluster_resources().get("CPU") == 2
+    yield ray
+    ray.shutdown()
+    deadline = time.monotonic() + 20
+    while _ray_processes(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _ray_processes(temp_dir), "Ray processes left after ray.shutdown()"
+    shutil.rmtree(temp_dir, ignore_errors=True)  # its logs and sockets

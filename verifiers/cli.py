@@ -18,7 +18,7 @@ from typing import IO
 
 from verifiers.jsonl import Progress, json_objects, open_output
 
-__all__ = ["add_parser"]
+__all__ = ["add_executor_arguments", "add_parser", "open_executor"]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -33,9 +33,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     math.add_argument("--input", required=True, help="input JSONL file ('-' for stdin)")
     math.add_argument("--output", required=True, help="output JSONL file ('-' for stdout)")
-    math.add_argument(
-        "--workers", type=positive_int, default=None, help="worker processes (default: CPUs)"
-    )
+    add_executor_arguments(math)
     math.add_argument(
         "--timeout",
         type=positive_float,
@@ -50,6 +48,40 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     from verifiers.code import cli as code_cli
 
     code_cli.add_parser(kinds)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where verification runs: local process pool (default) or a Ray cluster",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to join: 'auto' (the one this node is in), host:port or "
+        "ray://host:10001 (default: start Ray on this machine)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="local: worker processes (default: CPUs); ray: verifier actors, each with its own "
+        "pool on its node (default: the cluster's CPUs)",
+    )
+
+
+def open_executor(args: argparse.Namespace, prog: str):
+    """The executor the arguments ask for, or None after saying on stderr why it cannot start."""
+    from verifiers.executor import ExecutorError, make_executor
+
+    try:
+        return make_executor(args.executor, workers=args.workers, ray_address=args.ray_address)
+    except ExecutorError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
 
 
 def positive_int(text: str) -> int:
@@ -92,7 +124,7 @@ def _read_rows(
 
 
 def run_math(args: argparse.Namespace) -> int:
-    from verifiers import MathSettings, iter_verify_math
+    from verifiers import MathSettings
 
     errors: list[str] = []
     try:
@@ -109,18 +141,21 @@ def run_math(args: argparse.Namespace) -> int:
 
     settings = MathSettings(timeout_s=args.timeout)
     counts: collections.Counter[str] = collections.Counter()
-    progress = Progress(len(rows), not args.quiet)
-    start = time.monotonic()
     try:
         out = open_output(args.output)
     except OSError as exc:
         print(f"restem verify math: cannot write {args.output}: {exc}", file=sys.stderr)
         return 2
+    executor = open_executor(args, "restem verify math")
+    if executor is None:
+        if out is not sys.stdout:
+            out.close()
+        return 1
+    progress = Progress(len(rows), not args.quiet)
+    start = time.monotonic()
     try:
-        verdicts: Iterator = iter_verify_math(
-            ((response, gold) for _, response, gold in rows),
-            workers=args.workers,
-            settings=settings,
+        verdicts: Iterator = executor.verify_math(
+            ((response, gold) for _, response, gold in rows), settings=settings
         )
         for done, ((row, _, _), verdict) in enumerate(zip(rows, verdicts), start=1):
             out.write(json.dumps({**row, **verdict.to_dict()}, ensure_ascii=False) + "\n")
@@ -128,6 +163,7 @@ def run_math(args: argparse.Namespace) -> int:
             counts[verdict.status.value] += 1
             progress.update(done)
     finally:
+        executor.close()
         if out is not sys.stdout:
             out.close()
     elapsed = time.monotonic() - start
@@ -138,7 +174,7 @@ def run_math(args: argparse.Namespace) -> int:
     per_status = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     print(
         f"restem verify math: {total} answers in {elapsed:.2f} s "
-        f"({total / max(elapsed, 1e-9):,.0f}/s); accuracy {accuracy:.4f} "
+        f"({total / max(elapsed, 1e-9):,.0f}/s, {executor.name} executor); accuracy {accuracy:.4f} "
         f"({counts['correct']}/{judged}); {per_status or 'no rows'}"
         + (f"; {len(errors)} bad input line(s) skipped" if errors else ""),
         file=sys.stderr,

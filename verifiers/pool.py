@@ -14,6 +14,7 @@ import multiprocessing.util
 import os
 import sys
 import threading
+import time
 from concurrent.futures import Future
 
 __all__ = ["HardLimitPool", "shared_pool"]
@@ -25,6 +26,17 @@ def _init_worker() -> None:
     # Inside our own worker it is safe to lift the guard against slow int<->str conversion:
     # the hard time limit bounds the cost, and 5000-digit answers must be comparable.
     sys.set_int_max_str_digits(0)
+    # The time limit is enforced by the parent. If the parent dies (SIGKILLed, its node's Ray
+    # actor killed) a worker stuck in sympy would run on unbounded, holding the parent's
+    # inherited sockets open, so it exits as soon as it is orphaned.
+    parent = os.getppid()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.25)
+    os._exit(1)
 
 
 def _allow_children_in_daemon() -> None:

@@ -148,6 +148,44 @@ class TestWorkerDeath:
         assert "died" in verdicts[slow_index].reason
         assert statuses == _expected()
 
+    def test_a_stalled_worker_does_not_outlive_its_killed_parent(self):
+        # The parent enforces the time limit; once it is gone (SIGKILL, a Ray actor killed), a
+        # worker stuck in sympy must exit by itself rather than spin on for minutes.
+        import subprocess
+        import sys
+
+        script = (
+            "import sys, time\n"
+            "from verifiers.pool import HardLimitPool\n"
+            "from verifiers.math.judge import judge_symbolic\n"
+            "from verifiers import MathSettings\n"
+            "pool = HardLimitPool(1)\n"
+            f"pool.submit(judge_symbolic, {STALLS_SYMPY!r}, '0', MathSettings(timeout_s=300.0),"
+            " timeout=300.0)\n"
+            "time.sleep(1.0)\n"
+            "print(pool.worker_pids()[0], flush=True)\n"
+            "time.sleep(300)\n"
+        )
+        parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        try:
+            worker = int(parent.stdout.readline())
+            assert _alive(worker)
+        finally:
+            parent.kill()
+            parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker), "the orphaned worker is still running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
 
 class TestContract:
     @pytest.mark.parametrize("bad", [None, b"1", ["1"], True])

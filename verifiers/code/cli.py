@@ -17,7 +17,7 @@ import sys
 import time
 from typing import IO
 
-from verifiers.cli import positive_float, positive_int
+from verifiers.cli import add_executor_arguments, open_executor, positive_float
 from verifiers.jsonl import Progress, json_objects, open_output
 
 __all__ = ["add_parser"]
@@ -39,9 +39,7 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
         default="auto",
         help="sandbox backend (default: docker when an engine answers, else local)",
     )
-    code.add_argument(
-        "--workers", type=positive_int, default=None, help="programs at once (default: CPUs)"
-    )
+    add_executor_arguments(code)
     code.add_argument(
         "--timeout",
         type=positive_float,
@@ -97,7 +95,7 @@ def _read_rows(stream: IO[str], args: argparse.Namespace, errors: list[str]) -> 
 
 
 def run_code(args: argparse.Namespace) -> int:
-    from verifiers.code.verify import CodeLimits, iter_verify_code, open_sandbox
+    from verifiers.code.verify import CodeLimits
 
     errors: list[str] = []
     try:
@@ -113,10 +111,28 @@ def run_code(args: argparse.Namespace) -> int:
         print(f"restem verify code: {args.input}: {message}", file=sys.stderr)
 
     limits = CodeLimits(test_s=args.timeout, total_s=args.total_timeout)
-    workers = args.workers or _cpus()
+    backend = None if args.backend == "auto" else args.backend
     try:
-        sandbox = open_sandbox(None if args.backend == "auto" else args.backend, workers, limits)
+        out = open_output(args.output)
+    except OSError as exc:
+        print(f"restem verify code: cannot write {args.output}: {exc}", file=sys.stderr)
+        return 2
+    executor = open_executor(args, "restem verify code")
+    if executor is None:
+        if out is not sys.stdout:
+            out.close()
+        return 1
+    try:
+        # Started before the clock (and, under Ray, on each node when its actor first verifies).
+        where = (
+            f"{executor.sandbox(backend, limits).name} sandbox"
+            if executor.name == "local"
+            else (f"{args.backend} sandboxes on the Ray workers")
+        )
     except Exception as exc:  # an engine that is down, an image that will not build
+        executor.close()
+        if out is not sys.stdout:
+            out.close()
         print(
             f"restem verify code: cannot start the {args.backend} sandbox: {exc}", file=sys.stderr
         )
@@ -125,16 +141,9 @@ def run_code(args: argparse.Namespace) -> int:
     progress = Progress(len(rows), not args.quiet)
     start = time.monotonic()
     try:
-        out = open_output(args.output)
-    except OSError as exc:
-        sandbox.close()
-        print(f"restem verify code: cannot write {args.output}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        verdicts = iter_verify_code(
+        verdicts = executor.verify_code(
             ((problem, solution) for _, problem, solution in rows),
-            backend=sandbox,
-            workers=workers,
+            backend=backend,
             limits=limits,
             all_tests=args.all_tests,
             comparison=args.compare,
@@ -145,7 +154,7 @@ def run_code(args: argparse.Namespace) -> int:
             counts[verdict.status.value] += 1
             progress.update(done)
     finally:
-        sandbox.close()
+        executor.close()
         if out is not sys.stdout:
             out.close()
     elapsed = time.monotonic() - start
@@ -153,16 +162,10 @@ def run_code(args: argparse.Namespace) -> int:
     total = sum(counts.values())
     per_status = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     print(
-        f"restem verify code: {total} programs in {elapsed:.2f} s on the {sandbox.name} sandbox "
+        f"restem verify code: {total} programs in {elapsed:.2f} s on the {where} "
         f"({total / max(elapsed, 1e-9):,.1f}/s); passed {counts['passed']}/{total}; "
         f"{per_status or 'no rows'}"
         + (f"; {len(errors)} bad input line(s) skipped" if errors else ""),
         file=sys.stderr,
     )
     return 0
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 1

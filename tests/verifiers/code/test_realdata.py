@@ -131,9 +131,21 @@ def test_apps_model_solutions_pass_as_their_source_judged_them(code_dir, apps, b
         [(apps[str(m["id"])], m["text"]) for m in models], backend=box, workers=2
     )
     failed = [m for m, v in zip(models, verdicts) if not v.correct]
+    # On a machine loaded far beyond its cores a starved program may still time out after its
+    # quiet re-run; the verifier's contract is then to say so (the load average in the reason),
+    # never to fail it silently. Such verdicts are set aside; any other failure counts.
+    starved = {
+        m["id"]
+        for m, v in zip(models, verdicts)
+        if v.status == "timeout" and "load average" in v.reason
+    }
+    failed = [m for m in failed if m["id"] not in starved]
     # 13 are stdin programs for call-based problems: MapCoder fed the stringified arguments on
     # stdin. Under the APPS call contract they fail; read as MapCoder read them, they pass.
-    assert len(failed) == 13
+    assert len(failed) == 13, [
+        (m["id"], v.status.value, v.reason[:200]) for m, v in zip(models, verdicts) if not v.correct
+    ]
+    assert len(starved) <= 2, starved
     assert all(apps[str(m["id"])].mode is Mode.CALL for m in failed)
     as_stdio = {
         p.id: p
