@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from verifiers import verify_code_batch
+from verifiers import CodeLimits, verify_code_batch
 from verifiers.code import (
     Mode,
     load_apps_folder,
@@ -36,6 +36,10 @@ STRICT_REFERENCE_FAILURES = {
     2070: "valid only wrapped in a function as APPS runs it (`return` at top level)",
 }
 LOSSY = {1613, 1627, 2798}
+# Some accepted APPS solutions need ~4 s of CPU on one test (2064's test 10 takes 3.9-4.3 s here),
+# right at the default 4 s limit: the verdict would depend on the machine. These tests are about
+# what is judged, not how fast, so they allow more.
+GENEROUS = CodeLimits(test_s=10.0, total_s=120.0)
 # Original-layout solutions with a top-level `return` (valid only the way APPS wraps them).
 WRAPPED_ONLY = {("2287", 2), ("2287", 4), ("2287", 9)}
 
@@ -110,7 +114,10 @@ def apps(code_dir):
 def test_apps_reference_solutions_fail_only_where_the_data_says(code_dir, apps, box):
     refs = _jsonl(code_dir / "apps_reference_solutions.jsonl")
     verdicts = verify_code_batch(
-        [(apps[str(r["id"])], r["text"]) for r in refs], backend=box, workers=2
+        [(apps[str(r["id"])], r["text"]) for r in refs],
+        backend=box,
+        workers=2,
+        limits=GENEROUS,
     )
     failed = {r["id"] for r, v in zip(refs, verdicts) if not v.correct}
     assert failed == set(STRICT_REFERENCE_FAILURES)
@@ -128,24 +135,17 @@ def test_apps_reference_solutions_fail_only_where_the_data_says(code_dir, apps, 
 def test_apps_model_solutions_pass_as_their_source_judged_them(code_dir, apps, box):
     models = _jsonl(code_dir / "apps_model_solutions.jsonl")
     verdicts = verify_code_batch(
-        [(apps[str(m["id"])], m["text"]) for m in models], backend=box, workers=2
+        [(apps[str(m["id"])], m["text"]) for m in models],
+        backend=box,
+        workers=2,
+        limits=GENEROUS,
     )
     failed = [m for m, v in zip(models, verdicts) if not v.correct]
-    # On a machine loaded far beyond its cores a starved program may still time out after its
-    # quiet re-run; the verifier's contract is then to say so (the load average in the reason),
-    # never to fail it silently. Such verdicts are set aside; any other failure counts.
-    starved = {
-        m["id"]
-        for m, v in zip(models, verdicts)
-        if v.status == "timeout" and "load average" in v.reason
-    }
-    failed = [m for m in failed if m["id"] not in starved]
     # 13 are stdin programs for call-based problems: MapCoder fed the stringified arguments on
     # stdin. Under the APPS call contract they fail; read as MapCoder read them, they pass.
     assert len(failed) == 13, [
         (m["id"], v.status.value, v.reason[:200]) for m, v in zip(models, verdicts) if not v.correct
     ]
-    assert len(starved) <= 2, starved
     assert all(apps[str(m["id"])].mode is Mode.CALL for m in failed)
     as_stdio = {
         p.id: p
@@ -166,7 +166,7 @@ def test_apps_original_layout_solutions_pass(code_dir, box):
             items.append((problem, solution))
             keys.append((folder.name, n))
     assert len(items) == 101
-    verdicts = verify_code_batch(items, backend=box, workers=2)
+    verdicts = verify_code_batch(items, backend=box, workers=2, limits=GENEROUS)
     failed = {k for k, v in zip(keys, verdicts) if not v.correct}
     assert failed == WRAPPED_ONLY
     assert all(v.status == "compile_error" for k, v in zip(keys, verdicts) if k in failed)
