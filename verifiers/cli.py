@@ -18,7 +18,7 @@ from typing import IO
 
 from verifiers.jsonl import Progress, json_objects, open_output
 
-__all__ = ["add_executor_arguments", "add_parser", "open_executor"]
+__all__ = ["add_executor_arguments", "add_parser", "executor_usage_error", "open_executor"]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -71,6 +71,14 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         help="local: worker processes (default: CPUs); ray: verifier actors, each with its own "
         "pool on its node (default: the cluster's CPUs)",
     )
+
+
+def executor_usage_error(args: argparse.Namespace, prog: str) -> bool:
+    """Say so (and return True) when the executor options contradict each other."""
+    if args.ray_address and args.executor != "ray":
+        print(f"{prog}: --ray-address needs --executor ray", file=sys.stderr)
+        return True
+    return False
 
 
 def open_executor(args: argparse.Namespace, prog: str):
@@ -126,6 +134,8 @@ def _read_rows(
 def run_math(args: argparse.Namespace) -> int:
     from verifiers import MathSettings
 
+    if executor_usage_error(args, "restem verify math"):
+        return 2
     errors: list[str] = []
     try:
         if args.input == "-":

@@ -91,6 +91,22 @@ def test_usage_errors_exit_2(tmp_path, extra, capsys):
     assert capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["math", "code"])
+def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path, kind, capsys):
+    # Forgetting --executor ray must not silently verify on this machine instead.
+    src = _write(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
+    out = tmp_path / "o"
+    code = main(
+        ["verify", kind, "--input", str(src), "--output", str(out), "--ray-address", "auto"]
+    )
+    assert code == 2
+    assert "--ray-address needs --executor ray" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", kind, "--executor", "sparkle", "--input", str(src), "--output", "-"])
+    assert exc.value.code == 2
+
+
 def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
     code = main(["verify", "math", "--input", str(tmp_path / "nope.jsonl"), "--output", "-"])
     assert code == 2

@@ -17,7 +17,12 @@ import sys
 import time
 from typing import IO
 
-from verifiers.cli import add_executor_arguments, open_executor, positive_float
+from verifiers.cli import (
+    add_executor_arguments,
+    executor_usage_error,
+    open_executor,
+    positive_float,
+)
 from verifiers.jsonl import Progress, json_objects, open_output
 
 __all__ = ["add_parser"]
@@ -97,6 +102,8 @@ def _read_rows(stream: IO[str], args: argparse.Namespace, errors: list[str]) -> 
 def run_code(args: argparse.Namespace) -> int:
     from verifiers.code.verify import CodeLimits
 
+    if executor_usage_error(args, "restem verify code"):
+        return 2
     errors: list[str] = []
     try:
         if args.input == "-":
