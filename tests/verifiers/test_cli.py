@@ -107,6 +107,15 @@ def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path, kind, c
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("kind", ["math", "code"])
+def test_unwritable_output_is_a_clear_error(tmp_path, kind, capsys):
+    src = _write(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
+    blocker = _write(tmp_path / "a-file", ["x"])  # a file where a folder would have to be
+    code = main(["verify", kind, "--input", str(src), "--output", str(blocker / "out.jsonl")])
+    assert code == 2
+    assert f"restem verify {kind}: cannot write" in capsys.readouterr().err
+
+
 def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
     code = main(["verify", "math", "--input", str(tmp_path / "nope.jsonl"), "--output", "-"])
     assert code == 2
