@@ -18,7 +18,13 @@ from typing import IO
 
 from verifiers.jsonl import Progress, json_objects, open_output
 
-__all__ = ["add_executor_arguments", "add_parser", "executor_usage_error", "open_executor"]
+__all__ = [
+    "add_executor_arguments",
+    "add_parser",
+    "executor_usage_error",
+    "open_executor",
+    "open_run",
+]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -92,6 +98,22 @@ def open_executor(args: argparse.Namespace, prog: str):
         return None
 
 
+def open_run(args: argparse.Namespace, prog: str):
+    """The output stream and the executor for a verify run, or the exit status after saying on
+    stderr why not (2: the output cannot be written; 1: the executor cannot start)."""
+    try:
+        out = open_output(args.output)
+    except OSError as exc:
+        print(f"{prog}: cannot write {args.output}: {exc}", file=sys.stderr)
+        return 2
+    executor = open_executor(args, prog)
+    if executor is None:
+        if out is not sys.stdout:
+            out.close()
+        return 1
+    return out, executor
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -151,16 +173,10 @@ def run_math(args: argparse.Namespace) -> int:
 
     settings = MathSettings(timeout_s=args.timeout)
     counts: collections.Counter[str] = collections.Counter()
-    try:
-        out = open_output(args.output)
-    except OSError as exc:
-        print(f"restem verify math: cannot write {args.output}: {exc}", file=sys.stderr)
-        return 2
-    executor = open_executor(args, "restem verify math")
-    if executor is None:
-        if out is not sys.stdout:
-            out.close()
-        return 1
+    opened = open_run(args, "restem verify math")
+    if isinstance(opened, int):
+        return opened
+    out, executor = opened
     progress = Progress(len(rows), not args.quiet)
     start = time.monotonic()
     try:

@@ -20,10 +20,10 @@ from typing import IO
 from verifiers.cli import (
     add_executor_arguments,
     executor_usage_error,
-    open_executor,
+    open_run,
     positive_float,
 )
-from verifiers.jsonl import Progress, json_objects, open_output
+from verifiers.jsonl import Progress, json_objects
 
 __all__ = ["add_parser"]
 
@@ -119,16 +119,10 @@ def run_code(args: argparse.Namespace) -> int:
 
     limits = CodeLimits(test_s=args.timeout, total_s=args.total_timeout)
     backend = None if args.backend == "auto" else args.backend
-    try:
-        out = open_output(args.output)
-    except OSError as exc:
-        print(f"restem verify code: cannot write {args.output}: {exc}", file=sys.stderr)
-        return 2
-    executor = open_executor(args, "restem verify code")
-    if executor is None:
-        if out is not sys.stdout:
-            out.close()
-        return 1
+    opened = open_run(args, "restem verify code")
+    if isinstance(opened, int):
+        return opened
+    out, executor = opened
     try:
         # Started before the clock (and, under Ray, on each node when its actor first verifies).
         where = (
