@@ -9,7 +9,7 @@ __all__ = ["add_parser"]
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     # The bench modules import only the standard library at module level: `restem --help` stays fast.
-    from benchmarks import code_bench, executor_bench, math_bench
+    from restem.benchmarks import code_bench, executor_bench, math_bench
 
     parser = commands.add_parser("bench", help="benchmark verifiers against their peers")
     kinds = parser.add_subparsers(dest="bench_kind", metavar="KIND", required=True)

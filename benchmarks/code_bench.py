@@ -7,15 +7,15 @@ APPS reference solutions of ``apps_reference_solutions.jsonl`` against the tests
 
 Contenders, each at 1, 2 and 4 workers:
 
-- ``docker-pool``: restem's warm pool of hardened containers (`sandbox.DockerSandbox`) running
-  restem's test harness (`verifiers.code.execute`), judged on the host;
-- ``local``: the same harness in restem's local backend (`sandbox.LocalSandbox`);
+- ``docker-pool``: restem's warm pool of hardened containers (`restem.sandbox.DockerSandbox`) running
+  restem's test harness (`restem.verifiers.code.execute`), judged on the host;
+- ``local``: the same harness in restem's local backend (`restem.sandbox.LocalSandbox`);
 - ``docker-run``: the same harness programs, one ``docker run`` each (on an evenly spread subset
   of the programs: a container start costs ~0.5 s);
 - ``unsandboxed``: APPS ``testing_util``-style, ``exec`` in worker processes with
-  ``signal.alarm`` (`benchmarks.peers.apps_unsandboxed`): the unsafe speed limit.
+  ``signal.alarm`` (`restem.benchmarks.peers.apps_unsandboxed`): the unsafe speed limit.
 
-Also, through `benchmarks.sandbox_bench`, the raw sandboxes on N trivial programs (bare
+Also, through `restem.benchmarks.sandbox_bench`, the raw sandboxes on N trivial programs (bare
 subprocess, local, docker pool, docker run). Reported: programs/s and tests/s, and the ratios.
 
     restem bench code [--data-dir DIR] [--workers 1,2,4] [--synthetic 1000] ...
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import (
+from restem.benchmarks.report import (
     RESULTS_DIR,
     DataError,
     data_file,
@@ -67,7 +67,7 @@ WORKLOADS = ("humaneval", "apps-folders", "apps-reference")
 
 @dataclass(frozen=True)
 class Case:
-    """One program to judge: a solution for a `verifiers.code.problems.Problem`."""
+    """One program to judge: a solution for a `restem.verifiers.code.problems.Problem`."""
 
     workload: str
     id: str
@@ -79,7 +79,7 @@ class Case:
 
 
 def _humaneval(code_dir: Path) -> list[Case]:
-    from verifiers.code.problems import humaneval_problem
+    from restem.verifiers.code.problems import humaneval_problem
 
     with gzip.open(code_dir / "humaneval.jsonl.gz", "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
@@ -90,7 +90,7 @@ def _humaneval(code_dir: Path) -> list[Case]:
 
 
 def _apps_folders(code_dir: Path) -> list[Case]:
-    from verifiers.code.problems import load_apps_folder, load_apps_solutions
+    from restem.verifiers.code.problems import load_apps_folder, load_apps_solutions
 
     cases = []
     for folder in sorted(p for p in (code_dir / "apps_original_layout").iterdir() if p.is_dir()):
@@ -101,7 +101,7 @@ def _apps_folders(code_dir: Path) -> list[Case]:
 
 
 def _apps_reference(code_dir: Path) -> list[Case]:
-    from verifiers.code.problems import load_apps_mapcoder
+    from restem.verifiers.code.problems import load_apps_mapcoder
 
     problems = {p.id: p for p in load_apps_mapcoder(code_dir / "apps_mapcoder150.jsonl")}
     cases = []
@@ -160,7 +160,7 @@ def _spread(cases: Sequence[Case], count: int) -> list[Case]:
 
 
 def _code_limits():
-    from verifiers.code import CodeLimits
+    from restem.verifiers.code import CodeLimits
 
     return CodeLimits()  # restem's defaults: 4 CPU s per test, 3 x 4 + 1 s wall, 1 GiB
 
@@ -175,14 +175,14 @@ def _limits_report() -> dict[str, Any]:
 
 
 def _prepare(runs: Sequence[tuple[Case, int]]) -> list[Any]:
-    from verifiers.code.execute import prepare_test
+    from restem.verifiers.code.execute import prepare_test
 
     return [prepare_test(c.problem, c.solution, i) for c, i in runs]
 
 
 def _judge(prepared: Sequence[Any], results: Sequence[Any]) -> list[bool]:
-    from verifiers.code.execute import judge_run
-    from verifiers.verdict import CodeStatus
+    from restem.verifiers.code.execute import judge_run
+    from restem.verifiers.verdict import CodeStatus
 
     return [judge_run(p, r)[0] is CodeStatus.PASSED for p, r in zip(prepared, results, strict=True)]
 
@@ -201,18 +201,18 @@ def _per_case(cases: Sequence[Case], passed: Sequence[bool]) -> list[Outcome]:
 
 
 class _RestemContender:
-    """`verifiers.code.verify_code_batch` on an open restem sandbox (started before the clock
+    """`restem.verifiers.code.verify_code_batch` on an open restem sandbox (started before the clock
     runs), every test of every program run (``all_tests=True``), restem's default limits."""
 
     def __init__(self, name: str, workers: int):
-        from verifiers.code import open_sandbox
+        from restem.verifiers.code import open_sandbox
 
         self.workers = workers
         self.box = open_sandbox("docker" if name == "docker-pool" else "local", workers)
         self.box.run("pass", b"", _code_limits().run_limits())  # first contact, untimed
 
     def __call__(self, cases: Sequence[Case]) -> list[Outcome]:
-        from verifiers.code import verify_code_batch
+        from restem.verifiers.code import verify_code_batch
 
         verdicts = verify_code_batch(
             [(c.problem, c.solution) for c in cases],
@@ -237,7 +237,7 @@ class _DockerRunContender:
         self.workers = workers
 
     def __call__(self, cases: Sequence[Case]) -> list[Outcome]:
-        from benchmarks.peers import docker_run
+        from restem.benchmarks.peers import docker_run
 
         limits = _code_limits().run_limits()
         prepared = _prepare(_runs(cases))
@@ -254,7 +254,7 @@ class _UnsandboxedContender:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from benchmarks.peers import apps_unsandboxed
+        from restem.benchmarks.peers import apps_unsandboxed
 
         self.workers = workers
         context = multiprocessing.get_context("fork")
@@ -263,7 +263,7 @@ class _UnsandboxedContender:
         apps_unsandboxed.run_batch(warm, workers, self.pool)
 
     def __call__(self, cases: Sequence[Case]) -> list[Outcome]:
-        from benchmarks.peers import apps_unsandboxed
+        from restem.benchmarks.peers import apps_unsandboxed
 
         jobs = []
         for c, i in _runs(cases):
@@ -283,20 +283,20 @@ def _why_not(name: str) -> str | None:
     """None when the contender can run here, else why not."""
     if name in ("docker-pool", "docker-run"):
         try:
-            from sandbox import docker_available
+            from restem.sandbox import docker_available
 
             if not docker_available():
                 return "no Docker engine answers (see docs/sandbox.md)"
         except Exception as exc:
             return f"docker backend unavailable: {type(exc).__name__}: {exc}"
         if name == "docker-run":
-            from benchmarks.peers import docker_run
+            from restem.benchmarks.peers import docker_run
 
             return docker_run.available()
     if name in ("docker-pool", "local", "docker-run"):
         try:
-            from verifiers.code import open_sandbox, verify_code_batch  # noqa: F401
-            from verifiers.code.execute import judge_run, prepare_test  # noqa: F401
+            from restem.verifiers.code import open_sandbox, verify_code_batch  # noqa: F401
+            from restem.verifiers.code.execute import judge_run, prepare_test  # noqa: F401
         except ImportError as exc:
             return f"restem's code harness is not available yet ({exc})"
     return None
@@ -406,8 +406,8 @@ def _ratios(rows: list[dict]) -> dict[str, dict[str, float | None]]:
 
 
 def run_synthetic(n: int, workers: Sequence[int], docker_run_n: int) -> dict[str, Any]:
-    """The raw sandboxes on ``n`` trivial programs, through `benchmarks.sandbox_bench`."""
-    from benchmarks import sandbox_bench
+    """The raw sandboxes on ``n`` trivial programs, through `restem.benchmarks.sandbox_bench`."""
+    from restem.benchmarks import sandbox_bench
 
     rows, skipped = [], {}
     docker_ok = _why_not("docker-pool") is None
@@ -694,7 +694,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.code_bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m restem.benchmarks.code_bench", description=__doc__
+    )
     add_arguments(parser)
     return main(parser.parse_args(argv))
 

@@ -1,6 +1,6 @@
 """`restem bench executor`: what going distributed costs, the Ray executor next to the local one.
 
-The same batches go through `verifiers.executor`, side by side in one run:
+The same batches go through `restem.verifiers.executor`, side by side in one run:
 
 - ``local-1``, ``local-2``: ``LocalExecutor(workers=N)`` (math: exact arithmetic in the caller's
   process, sympy in N pool processes; code: a sandbox pool of N);
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import (
+from restem.benchmarks.report import (
     RESULTS_DIR,
     DataError,
     data_file,
@@ -88,7 +88,7 @@ class Workload:
 
 
 def _math_workload(path: Path, pairs: int) -> Workload:
-    from benchmarks.math_bench import load_rows
+    from restem.benchmarks.math_bench import load_rows
 
     rows = load_rows(path)
     chosen = list(itertools.islice(itertools.cycle(rows), pairs))
@@ -103,7 +103,7 @@ def _math_workload(path: Path, pairs: int) -> Workload:
 
 
 def _humaneval_workload(code_dir: Path, limit: int) -> Workload:
-    from benchmarks.code_bench import load_workloads as load_code
+    from restem.benchmarks.code_bench import load_workloads as load_code
 
     cases = load_code(code_dir, ["humaneval"], limit)
     return Workload(
@@ -118,8 +118,8 @@ def _humaneval_workload(code_dir: Path, limit: int) -> Workload:
 
 def _trivial_items(count: int) -> tuple[list, list[bool]]:
     """``count`` one-test stdio problems; every fourth program prints a wrong sum."""
-    from benchmarks.sandbox_bench import PROGRAM
-    from verifiers.code.problems import Mode, Problem, TestCase
+    from restem.benchmarks.sandbox_bench import PROGRAM
+    from restem.verifiers.code.problems import Mode, Problem, TestCase
 
     items, expected = [], []
     for i in range(count):
@@ -189,7 +189,7 @@ def _warm_up(executor: Any, workers: int, workloads: Sequence[Workload], args) -
 def _clear_math_caches() -> None:
     # The caller's parsed-answer caches (the local executor judges there); a Ray contender's
     # actors are new processes, so both start each run equally cold.
-    from benchmarks.math_bench import _restem_clear
+    from restem.benchmarks.math_bench import _restem_clear
 
     _restem_clear()
 
@@ -231,7 +231,7 @@ class _Ray:
     def connect(self) -> bool:
         if self.init_s is not None or self.error:
             return self.error is None
-        from verifiers.executor import ExecutorError, connect_ray
+        from restem.verifiers.executor import ExecutorError, connect_ray
 
         try:
             import ray
@@ -272,7 +272,7 @@ class _Ray:
 
 def _start(executor: str, workers: int, ray: _Ray, args: argparse.Namespace) -> tuple[Any, dict]:
     """The executor, and how long it took to be ready (Ray: its actors started)."""
-    from verifiers.executor import LocalExecutor, RayExecutor
+    from restem.verifiers.executor import LocalExecutor, RayExecutor
 
     start = time.perf_counter()
     if executor == "local":
@@ -382,7 +382,7 @@ def _label(row: dict[str, Any]) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    from benchmarks.code_bench import _x
+    from restem.benchmarks.code_bench import _x
 
     m, rows = report["machine"], report["rows"]
     out = [
@@ -491,7 +491,7 @@ def plot(report: dict[str, Any], path: Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from benchmarks.code_bench import _count, _list
+    from restem.benchmarks.code_bench import _count, _list
 
     parser.add_argument(
         "--data", help=f"labeled math JSONL (default: $RESTEM_DATA_DIR/{DEFAULT_MATH})"
@@ -566,7 +566,7 @@ def _check_args(args: argparse.Namespace) -> None:
         if getattr(args, option) < 1:
             raise DataError(f"--{option.replace('_', '-')} must be at least 1")
     if args.backend == "docker" and (args.humaneval or args.trivial):
-        from benchmarks.code_bench import _why_not
+        from restem.benchmarks.code_bench import _why_not
 
         why = _why_not("docker-pool")
         if why:
@@ -631,7 +631,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _standalone(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.executor_bench",
+        prog="python -m restem.benchmarks.executor_bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

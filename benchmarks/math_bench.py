@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import (
+from restem.benchmarks.report import (
     RESULTS_DIR,
     DataError,
     data_file,
@@ -93,7 +93,7 @@ class Contender:
 
 
 def _restem_judge(response: str, gold: str) -> Judgment:
-    from verifiers import verify_math
+    from restem.verifiers import verify_math
 
     verdict = verify_math(response, gold)
     return None if verdict.reward is None else verdict.correct
@@ -109,7 +109,7 @@ def _clear_caches(module: str, names: Sequence[str]) -> None:
 
 
 def _restem_clear() -> None:
-    _clear_caches("verifiers.math.judge", ("prepare_gold", "prepare_answer"))
+    _clear_caches("restem.verifiers.math.judge", ("prepare_gold", "prepare_answer"))
 
 
 def _math_verify_clear() -> None:
@@ -117,7 +117,7 @@ def _math_verify_clear() -> None:
 
 
 def _restem_batch(pairs: Iterable[Pair], workers: int) -> list[Judgment]:
-    from verifiers import verify_math_batch
+    from restem.verifiers import verify_math_batch
 
     return [
         None if v.reward is None else v.correct for v in verify_math_batch(pairs, workers=workers)
@@ -125,13 +125,13 @@ def _restem_batch(pairs: Iterable[Pair], workers: int) -> list[Judgment]:
 
 
 def _math_verify_judge(response: str, gold: str) -> Judgment:
-    from benchmarks.peers import math_verify_peer
+    from restem.benchmarks.peers import math_verify_peer
 
     return math_verify_peer.judge(response, gold)
 
 
 def _is_equiv_judge(response: str, gold: str) -> Judgment:
-    from benchmarks.peers import is_equiv
+    from restem.benchmarks.peers import is_equiv
 
     return is_equiv.judge(response, gold)
 
@@ -154,7 +154,7 @@ def make_contenders(names: Sequence[str]) -> tuple[list[Contender], dict[str, st
                 )
             )
         elif name == "math-verify":
-            from benchmarks.peers import math_verify_peer
+            from restem.benchmarks.peers import math_verify_peer
 
             reason = math_verify_peer.available()
             if reason:
@@ -785,7 +785,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.math_bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m restem.benchmarks.math_bench", description=__doc__
+    )
     add_arguments(parser)
     return main(parser.parse_args(argv))
 

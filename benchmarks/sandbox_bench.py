@@ -1,7 +1,7 @@
 """Sandbox throughput: N trivial programs through the docker warm pool, one `docker run` per
 program, the local backend and a bare local subprocess, side by side in one run.
 
-    python -m benchmarks.sandbox_bench [--n 1000] [--workers 2] [--output PATH]
+    python -m restem.benchmarks.sandbox_bench [--n 1000] [--workers 2] [--output PATH]
 
 Writes JSON (default benchmarks/results/sandbox.json) and prints a table. Targets of issue 3: the
 pool at least 10x faster than `docker run` per program, and within 2x of the bare subprocess.
@@ -20,11 +20,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sandbox import Limits, Status
-from sandbox.docker.image import IMAGE
+from restem.sandbox import Limits, Status
+from restem.sandbox.docker.image import IMAGE
 
 PROGRAM = "import sys\nprint(sum(map(int, sys.stdin.read().split())))\n"
-DEFAULT_OUTPUT = Path(__file__).parent / "results" / "sandbox.json"
+DEFAULT_OUTPUT = Path(__file__).parent / "results" / "restem.sandbox.json"
 LIMITS = Limits(wall_s=30, cpu_s=30, memory_mb=256)
 
 
@@ -57,7 +57,7 @@ def _timed(name: str, n: int, fn: Callable[[], list[str]], setup_s: float = 0.0)
 
 
 def bench_pool(n: int, workers: int) -> dict:
-    from sandbox.docker.pool import DockerSandbox
+    from restem.sandbox.docker.pool import DockerSandbox
 
     start = time.perf_counter()
     pool = DockerSandbox(workers=workers, limits=LIMITS)
@@ -75,7 +75,7 @@ def bench_pool(n: int, workers: int) -> dict:
 
 
 def bench_local(n: int, workers: int) -> dict:
-    from sandbox.local import LocalSandbox
+    from restem.sandbox.local import LocalSandbox
 
     start = time.perf_counter()
     box = LocalSandbox(workers=workers)
@@ -122,7 +122,9 @@ def bench_bare(n: int, workers: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sandbox_bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m restem.benchmarks.sandbox_bench", description=__doc__
+    )
     parser.add_argument("--n", type=int, default=1000, help="programs per contender")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)

@@ -12,6 +12,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from restem.errors import ConfigError
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -27,10 +29,6 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the key."""
 
 
 @dataclass(frozen=True)

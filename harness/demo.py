@@ -18,7 +18,7 @@ import random
 from fractions import Fraction
 from pathlib import Path
 
-from harness.config import (
+from restem.harness.config import (
     DataConfig,
     EvalConfig,
     FilterConfig,
@@ -92,9 +92,8 @@ def build_assets(
 ) -> dict:
     """Data files, tokenizer and base model for the demo, built once into ``folder``."""
     import torch
+    from restem.harness.train import finetune
     from transformers import GPT2Config, GPT2LMHeadModel
-
-    from harness.train import finetune
 
     folder = Path(folder)
     done = folder / "assets.json"

@@ -11,9 +11,9 @@ The loop writes a job folder next to the checkpoint it wants (``<out_dir>.job/``
 and runs, for ``train: {launcher: torchrun, processes: N}``::
 
     python -m torch.distributed.run --standalone --nnodes 1 --nproc-per-node N \\
-        -m harness.finetune_job --spec <out_dir>.job/spec.json
+        -m restem.harness.finetune_job --spec <out_dir>.job/spec.json
 
-Every rank runs the same :func:`harness.train.finetune` as the in-process M-step (the Trainer
+Every rank runs the same :func:`restem.harness.train.finetune` as the in-process M-step (the Trainer
 picks up DDP from the launcher's environment; gloo on CPU, NCCL on GPUs); rank 0 alone writes the
 finished model, renamed into place when complete. The Trainer's checkpoints live next to
 ``out_dir`` as in-process, so a killed job rerun with the same spec resumes from them.
@@ -32,7 +32,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.config import TrainConfig
+from restem.harness.config import TrainConfig
+
+from restem.errors import JobError
 
 __all__ = [
     "JobError",
@@ -45,12 +47,8 @@ __all__ = [
     "write_job",
 ]
 
-MODULE = "harness.finetune_job"
+MODULE = "restem.harness.finetune_job"
 SPEC_VERSION = 1
-
-
-class JobError(RuntimeError):
-    """The job could not run or exited with an error; the message names the command and log."""
 
 
 # ---------------------------------------------------------------- the launching side
@@ -79,7 +77,7 @@ def write_job(
     Paths are written absolute, so the spec can be run from any working directory (and by hand on
     every node of a multi-node job, when the run directory is on a shared filesystem).
     """
-    from harness.rundir import write_json_atomic, write_jsonl_atomic
+    from restem.harness.rundir import write_json_atomic, write_jsonl_atomic
 
     job_dir = Path(job_dir).absolute()
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -128,12 +126,8 @@ def run_job(command: list[str], log_path: Path) -> None:
 
     Raises JobError naming the command, the exit status, the log and the log's last lines.
     """
-    import harness
-
+    # the workers import the installed restem (the same install on every node)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # the workers import this very harness, wherever the loop's working directory is
-    root = str(Path(harness.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     shown = shlex.join(command)
     decode = codecs.getincrementaldecoder("utf-8")("replace").decode
     with open(log_path, "ab") as log:
@@ -207,8 +201,8 @@ def _rank_device(device: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.rundir import read_jsonl, write_json_atomic
-    from harness.train import load_tokenizer, run_finetune
+    from restem.harness.rundir import read_jsonl, write_json_atomic
+    from restem.harness.train import load_tokenizer, run_finetune
 
     parser = argparse.ArgumentParser(
         prog=f"python -m {MODULE}",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from restem.errors import GenerationError
+
 __all__ = [
     "GenerationError",
     "Generator",
@@ -173,7 +175,7 @@ def make_generator(backend: str, model, tokenizer, model_path: str, sample_confi
                 stop=sample_config.stop,
             )
         except ImportError:
-            raise RuntimeError(
+            raise GenerationError(
                 "sample.backend is vllm, but vllm is not installed (pip install vllm, on a GPU machine)"
             ) from None
     return TransformersGenerator(
@@ -186,10 +188,6 @@ def make_generator(backend: str, model, tokenizer, model_path: str, sample_confi
 
 
 # ---------------------------------------------------------------- Ray: the E-step fanned out
-
-
-class GenerationError(RuntimeError):
-    """Generation on Ray workers cannot go on; the message says why and what to check."""
 
 
 def shard_seed(seed: int, start: int) -> int:
@@ -257,7 +255,7 @@ class GeneratorWorker:
                     "(pip install vllm on every GPU node)"
                 ) from None
             return make_generator("vllm", None, None, model_path, sample_config)
-        from harness.train import load_model
+        from restem.harness.train import load_model
 
         model = load_model(model_path, options["dtype"], device)
         return make_generator("transformers", model, tokenizer, model_path, sample_config)
@@ -363,13 +361,12 @@ class RayGenerator(Generator):
             raise ValueError(f"gpus must be 0 or more, got {gpus}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        from verifiers.executor import connect_ray
+        from restem.verifiers.executor import connect_ray
 
         connect_ray(address)
         import ray
         import ray.exceptions
-
-        from verifiers.executor import lost_errors
+        from restem.verifiers.executor import lost_errors
 
         self._ray = ray
         self._task_error = ray.exceptions.RayTaskError

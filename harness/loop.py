@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import RunConfig, config_to_dict, parse_config
-from harness.generate import GenerationError, make_generator, resolve_device
-from harness.rundir import (
+from restem.harness.config import RunConfig, config_to_dict, parse_config
+from restem.harness.generate import GenerationError, make_generator, resolve_device
+from restem.harness.rundir import (
     append_jsonl,
     fault_point,
     read_json,
@@ -34,14 +34,12 @@ from harness.rundir import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from harness.tasks import Problem, Task, load_problems, make_task, make_verify_executor
-from verifiers.executor import Executor, ExecutorError, connect_ray
+from restem.harness.tasks import Problem, Task, load_problems, make_task, make_verify_executor
+from restem.verifiers.executor import Executor, ExecutorError, connect_ray
+
+from restem.errors import RunError
 
 __all__ = ["RunError", "load_run_config", "run"]
-
-
-class RunError(RuntimeError):
-    """A run that cannot start or continue; the message says why and what to do."""
 
 
 def _log(message: str) -> None:
@@ -83,7 +81,7 @@ def _generator_for(ctx: _Context, model_path: str):
     each)."""
     cfg = ctx.cfg
     if cfg.sample.executor == "ray":
-        from harness.generate import RayGenerator
+        from restem.harness.generate import RayGenerator
 
         return RayGenerator(
             model_path,
@@ -94,7 +92,7 @@ def _generator_for(ctx: _Context, model_path: str):
             workers=cfg.ray.sample_workers,
             gpus=cfg.ray.sample_gpus,
         )
-    from harness.train import load_model
+    from restem.harness.train import load_model
 
     model = None
     if ctx.cfg.sample.backend == "transformers":
@@ -228,11 +226,11 @@ def train_stage(ctx: _Context, start_path: str, pairs, out_dir: Path, max_steps=
         max_steps=max_steps,
     )
     if train.launcher == "inprocess":
-        from harness.train import finetune
+        from restem.harness.train import finetune
 
         steps = finetune(**options)
     else:
-        from harness import finetune_job as job
+        from restem.harness import finetune_job as job
 
         steps = job.finished_steps(out_dir)  # a job that finished (maybe run by hand, multi-node)
         if steps is None:
@@ -295,8 +293,7 @@ def evaluate_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> dic
 
 def _prepare(cfg: RunConfig, resume: bool) -> _Context:
     import yaml
-
-    from harness.train import load_tokenizer
+    from restem.harness.train import load_tokenizer
 
     run_dir = cfg.run_dir
     config_path = run_dir / "config.yaml"

@@ -1,7 +1,7 @@
 """Tasks: how problems are loaded and prompted, and which verifier judges a completion.
 
 The loop talks to verifiers only through ``Task.verify`` / ``Task.iter_verify`` (batch calls),
-which run on the task's executor (``verifiers.executor``): this machine's process and sandbox pools,
+which run on the task's executor (``restem.verifiers.executor``): this machine's process and sandbox pools,
 or verifier actors on a Ray cluster. Either gives the same verdicts, in input order.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import DataConfig, RayConfig, VerifyConfig
-from verifiers.executor import Executor, LocalExecutor
+from restem.harness.config import DataConfig, RayConfig, VerifyConfig
+from restem.verifiers.executor import Executor, LocalExecutor
 
 __all__ = [
     "Judgement",
@@ -64,7 +64,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _last_boxed(text: str) -> str | None:
-    from verifiers.math.extract import find_boxed
+    from restem.verifiers.math.extract import find_boxed
 
     boxes, truncated = find_boxed(text)
     return None if truncated or not boxes else boxes[-1]
@@ -141,7 +141,7 @@ class MathTask(Task):
     name = "math"
 
     def iter_verify(self, items: Iterable[tuple[Problem, str]]) -> Iterator[Judgement]:
-        from verifiers import MathSettings
+        from restem.verifiers import MathSettings
 
         settings = MathSettings(timeout_s=self.verify_config.timeout_s)
         verdicts = self.executor.verify_math(
@@ -174,7 +174,7 @@ def make_verify_executor(verify: VerifyConfig, ray: RayConfig) -> Executor:
     actors on the cluster at ``ray.address``, each with as many pool processes as CPUs it
     reserves)."""
     if verify.executor == "ray":
-        from verifiers.executor import RayExecutor
+        from restem.verifiers.executor import RayExecutor
 
         return RayExecutor(
             ray.address,

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import TrainConfig
+from restem.harness.config import TrainConfig
 
 __all__ = [
     "FinetuneResult",
@@ -136,9 +136,8 @@ def run_finetune(
     end_with_eos: bool = True,
 ) -> FinetuneResult:
     """:func:`finetune`, with what the Trainer did; the body of every rank of a distributed job."""
+    from restem.harness.rundir import fault_point
     from transformers import Trainer, TrainerCallback, TrainingArguments
-
-    from harness.rundir import fault_point
 
     class FaultAfterSave(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):

@@ -1,6 +1,6 @@
 """Where untrusted code runs: hardened Docker containers and a local process backend.
 
-    from sandbox import Limits, get_sandbox
+    from restem.sandbox import Limits, get_sandbox
     with get_sandbox() as box:                       # docker when an engine answers, else local
         result = box.run("print(input()[::-1])", "abc", Limits(wall_s=5))
         result.status, result.stdout                 # (Status.OK, 'cba\\n')

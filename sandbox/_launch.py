@@ -1,6 +1,6 @@
 """Local-backend launcher: isolate, limit, then exec the untrusted program.
 
-Run as `python -I -S _launch.py CONFIG` by `sandbox.local` (CONFIG: a marshal-ed dict, in hex), in a new session. Standard
+Run as `python -I -S _launch.py CONFIG` by `restem.sandbox.local` (CONFIG: a marshal-ed dict, in hex), in a new session. Standard
 library only. Steps, each because of a threat in docs/sandbox.md:
   1. unshare network (no host ports), mount (private /tmp, /proc) and pid namespaces (the whole
      tree dies with its init, double-forked daemons included), plus a user namespace when not

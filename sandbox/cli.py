@@ -25,7 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _build_image(args: argparse.Namespace) -> int:
-    from .docker.engine import EngineUnavailable
+    from .docker.engine import SandboxUnavailable
     from .docker.image import IMAGE, build_image
 
     def log(message: str) -> None:
@@ -39,7 +39,7 @@ def _build_image(args: argparse.Namespace) -> int:
             force=args.force,
             log=log,
         )
-    except EngineUnavailable as exc:
+    except SandboxUnavailable as exc:
         log(str(exc))
         return 2
     except Exception as exc:  # build failures: report, non-zero, no traceback wall
@@ -49,8 +49,8 @@ def _build_image(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m sandbox.cli ACTION`: the same subcommands without the `restem` dispatcher."""
-    parser = argparse.ArgumentParser(prog="python -m sandbox.cli")
+    """`python -m restem.sandbox.cli ACTION`: the same subcommands without the `restem` dispatcher."""
+    parser = argparse.ArgumentParser(prog="python -m restem.sandbox.cli")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["sandbox", *(sys.argv[1:] if argv is None else argv)])
     return int(args.handler(args) or 0)

@@ -21,6 +21,8 @@ import threading
 import warnings
 from pathlib import Path
 
+from restem.errors import SandboxUnavailable
+
 from . import supervise
 from .base import Sandbox, as_bytes
 from .limits import Limits
@@ -82,7 +84,7 @@ class LocalSandbox(Sandbox):
             if result.ok and result.stdout == "ok\n":
                 break
         else:
-            raise RuntimeError(f"local sandbox cannot start a program: {result.reason}")
+            raise SandboxUnavailable(f"local sandbox cannot start a program: {result.reason}")
         isolation = {
             "network": bool(self._flags & CLONE_NEWNET),
             "mount": bool(self._flags & CLONE_NEWNS),

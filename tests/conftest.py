@@ -53,7 +53,7 @@ def ray_instance():
     ray = pytest.importorskip(
         "ray", reason="the ray extra is not installed: pip install -e '.[ray]'"
     )
-    from verifiers.executor import connect_ray
+    from restem.verifiers.executor import connect_ray
 
     # Short (Ray's socket paths must fit in 107 bytes) and unique on a shared /tmp.
     temp_dir = Path(tempfile.mkdtemp(prefix="restem_ray_", dir="/tmp"))

@@ -7,7 +7,7 @@ True
 ``import verifiers`` needs only the standard library; sympy and pebble load on first use.
 """
 
-from verifiers.code import (
+from restem.verifiers.code import (
     CodeLimits,
     Comparison,
     Problem,
@@ -16,9 +16,9 @@ from verifiers.code import (
     verify_code,
     verify_code_batch,
 )
-from verifiers.math import iter_verify_math, verify_math, verify_math_batch
-from verifiers.settings import MathSettings
-from verifiers.verdict import CodeStatus, CodeVerdict, MathStatus, MathVerdict, TestResult
+from restem.verifiers.math import iter_verify_math, verify_math, verify_math_batch
+from restem.verifiers.settings import MathSettings
+from restem.verifiers.verdict import CodeStatus, CodeVerdict, MathStatus, MathVerdict, TestResult
 
 __all__ = [
     "CodeLimits",

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import IO
 
-from verifiers.jsonl import Progress, json_objects, open_output
+from restem.verifiers.jsonl import Progress, json_objects, open_output
 
 __all__ = [
     "add_executor_arguments",
@@ -51,7 +51,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     math.add_argument("--quiet", action="store_true", help="no progress line, summary only")
     math.set_defaults(handler=run_math)
 
-    from verifiers.code import cli as code_cli
+    from restem.verifiers.code import cli as code_cli
 
     code_cli.add_parser(kinds)
 
@@ -89,7 +89,7 @@ def executor_usage_error(args: argparse.Namespace, prog: str) -> bool:
 
 def open_executor(args: argparse.Namespace, prog: str):
     """The executor the arguments ask for, or None after saying on stderr why it cannot start."""
-    from verifiers.executor import ExecutorError, make_executor
+    from restem.verifiers.executor import ExecutorError, make_executor
 
     try:
         return make_executor(args.executor, workers=args.workers, ray_address=args.ray_address)
@@ -154,7 +154,7 @@ def _read_rows(
 
 
 def run_math(args: argparse.Namespace) -> int:
-    from verifiers import MathSettings
+    from restem.verifiers import MathSettings
 
     if executor_usage_error(args, "restem verify math"):
         return 2

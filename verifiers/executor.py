@@ -27,12 +27,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from verifiers.settings import MathSettings
-from verifiers.verdict import CodeStatus, CodeVerdict, MathStatus, MathVerdict
+from restem.verifiers.settings import MathSettings
+from restem.verifiers.verdict import CodeStatus, CodeVerdict, MathStatus, MathVerdict
+
+from restem.errors import ExecutorError
 
 if TYPE_CHECKING:
-    from verifiers.code.judge import Comparison
-    from verifiers.code.verify import CodeLimits
+    from restem.verifiers.code.judge import Comparison
+    from restem.verifiers.code.verify import CodeLimits
 
 __all__ = [
     "EXECUTORS",
@@ -48,10 +50,6 @@ EXECUTORS = ("local", "ray")
 _MATH_DEFAULT = MathSettings()
 
 
-class ExecutorError(RuntimeError):
-    """The executor itself cannot go on (no Ray cluster, no worker could start)."""
-
-
 def _check_pairs(pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
     # Checked where the caller is, so a caller's bug is a TypeError here, not a remote failure.
     for pair in pairs:
@@ -63,7 +61,7 @@ def _check_pairs(pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
 
 
 def _check_items(items: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, str]]:
-    from verifiers.code.problems import ProblemError, as_problem
+    from restem.verifiers.code.problems import ProblemError, as_problem
 
     for problem, program in items:
         if not isinstance(program, str):
@@ -119,7 +117,7 @@ class LocalExecutor(Executor):
         self._sandboxes: dict[tuple, Any] = {}
 
     def verify_math(self, pairs, *, settings=_MATH_DEFAULT):
-        from verifiers.math.verify import iter_verify_math
+        from restem.verifiers.math.verify import iter_verify_math
 
         return iter_verify_math(_check_pairs(pairs), workers=self.workers, settings=settings)
 
@@ -127,7 +125,7 @@ class LocalExecutor(Executor):
         """The open sandbox that ``verify_code`` uses for (backend, limits), opened on first use
         and kept open across calls (a docker pool costs seconds to start; the harness calls once
         per chunk). Raises what the sandbox raises when it cannot start."""
-        from verifiers.code.verify import CodeLimits, open_sandbox
+        from restem.verifiers.code.verify import CodeLimits, open_sandbox
 
         key = (backend, limits or CodeLimits())
         if key not in self._sandboxes:
@@ -138,7 +136,7 @@ class LocalExecutor(Executor):
     def verify_code(
         self, items, *, backend="local", limits=None, all_tests=False, comparison="strict"
     ):
-        from verifiers.code.verify import CodeLimits, iter_verify_code
+        from restem.verifiers.code.verify import CodeLimits, iter_verify_code
 
         limits = limits or CodeLimits()
         sandbox = self.sandbox(backend, limits)

@@ -19,7 +19,9 @@ from concurrent.futures import Future
 
 __all__ = ["HardLimitPool", "shared_pool"]
 
-_PRELOAD = ["verifiers.math.symbolic"]  # imported once by the fork server, so workers start warm
+_PRELOAD = [
+    "restem.verifiers.math.symbolic"
+]  # imported once by the fork server, so workers start warm
 
 
 def _init_worker() -> None:

@@ -27,7 +27,7 @@ NAME = "unsandboxed"
 
 @dataclass(frozen=True)
 class Job:
-    """One test of one program: ``mode`` stdio | call | assert (as in `verifiers.code`)."""
+    """One test of one program: ``mode`` stdio | call | assert (as in `restem.verifiers.code`)."""
 
     mode: str
     program: str

@@ -18,7 +18,7 @@ NAME = "docker-run"
 
 
 def _image() -> str:
-    from sandbox.docker.image import IMAGE
+    from restem.sandbox.docker.image import IMAGE
 
     return IMAGE
 
@@ -53,8 +53,8 @@ def argv(program: str, memory_mb: int = 512) -> list[str]:
 
 
 def run(program: str, stdin: str, wall_s: float = 10.0, memory_mb: int = 512):
-    """A `sandbox.RunResult` for one program run in a fresh container."""
-    from sandbox import RunResult, Status
+    """A `restem.sandbox.RunResult` for one program run in a fresh container."""
+    from restem.sandbox import RunResult, Status
 
     start = time.monotonic()
     try:

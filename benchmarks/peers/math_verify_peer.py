@@ -20,7 +20,7 @@ def available() -> str | None:
 
 
 def version() -> str | None:
-    from benchmarks.report import version_of
+    from restem.benchmarks.report import version_of
 
     return version_of("math-verify")
 

@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from harness.cli import main
+from restem.cli import main
 
 REQUIRE_DOCKER = os.environ.get("RESTEM_REQUIRE_DOCKER") == "1"
 
@@ -107,7 +106,7 @@ def test_bench_code_smoke_local_and_unsandboxed(tmp_path, capsys):
 
 @pytest.mark.docker
 def test_bench_code_smoke_docker(tmp_path):
-    from sandbox import docker_available
+    from restem.sandbox import docker_available
 
     if not docker_available():
         if REQUIRE_DOCKER:

@@ -10,10 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from benchmarks import math_bench
-from benchmarks.peers import is_equiv
-from harness.cli import main
+from restem.benchmarks import math_bench
+from restem.benchmarks.peers import is_equiv
+from restem.cli import main
 
 # (response, gold, label); restem judges all six right. is_equiv misses 2/4 = 1/2 (a false
 # negative) and, taking only the last box, accepts the hedge "3 or 5" (a false positive).

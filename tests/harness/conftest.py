@@ -20,11 +20,10 @@ def tiny_assets(tmp_path_factory) -> dict:
     """A 1-layer GPT-2 taught for a few steps to answer \\boxed{1}: most problems' gold is 1
     (so samples are correct), one problem's gold is 2 (so the filter has something to drop)."""
     import torch
+    from restem.harness.config import TrainConfig
+    from restem.harness.demo import build_tokenizer
+    from restem.harness.train import finetune
     from transformers import GPT2Config, GPT2LMHeadModel
-
-    from harness.config import TrainConfig
-    from harness.demo import build_tokenizer
-    from harness.train import finetune
 
     folder = tmp_path_factory.mktemp("tiny")
     tokenizer = build_tokenizer(folder / "tokenizer")
@@ -99,8 +98,8 @@ def tiny_config(assets: dict, runs_dir: Path, name: str = "t", **train) -> dict:
 def tiny_code_assets(tmp_path_factory, tiny_assets) -> dict:
     """The tiny model taught to answer `print(input())`: right for the echo problems, wrong for
     the one that asks for the input twice."""
-    from harness.config import TrainConfig
-    from harness.train import finetune, load_tokenizer
+    from restem.harness.config import TrainConfig
+    from restem.harness.train import finetune, load_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-code")
     tokenizer = load_tokenizer(tiny_assets["base"])

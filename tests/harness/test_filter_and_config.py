@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from harness.config import ConfigError, config_to_dict, load_config, parse_config
-from harness.loop import filter_stage
+from restem.harness.config import ConfigError, config_to_dict, load_config, parse_config
+from restem.harness.loop import filter_stage
 
 
 def _cfg(**filter_options):
@@ -106,7 +105,7 @@ def test_config_round_trips_and_keeps_paper_defaults():
 
 
 def test_cli_reports_config_errors_with_exit_2(tmp_path, capsys):
-    from harness.cli import main
+    from restem.cli import main
 
     path = tmp_path / "c.yaml"
     path.write_text(

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from restem.harness.config import parse_config
+from restem.harness.finetune_job import job_command, job_dir_for, read_result
+from restem.harness.loop import RunError, _prepare, train_stage
 
-from harness.config import parse_config
-from harness.finetune_job import job_command, job_dir_for, read_result
-from harness.loop import RunError, _prepare, train_stage
 from tests.harness.conftest import PROMPT, tiny_config
 
 # The tiny base model answers \boxed{1}; it is taught \boxed{2} here, so the loss has room to fall.
@@ -32,7 +32,7 @@ def _weights(path) -> dict:
 
 def _check_trained(out: Path, base: str, *, processes: int) -> dict:
     """The checkpoint is complete and loadable, it differs from the base model, the loss fell."""
-    from harness.train import load_tokenizer
+    from restem.harness.train import load_tokenizer
 
     assert (out / "config.json").exists()
     assert not out.with_name("model.partial").exists()
@@ -64,7 +64,7 @@ def _check_trained(out: Path, base: str, *, processes: int) -> dict:
 
 def test_job_commands(tmp_path):
     spec = tmp_path / "model.job" / "spec.json"
-    tail = ["-m", "harness.finetune_job", "--spec", str(spec)]
+    tail = ["-m", "restem.harness.finetune_job", "--spec", str(spec)]
     assert job_command("torchrun", 8, spec) == [
         sys.executable,
         *("-m", "torch.distributed.run", "--standalone", "--nnodes", "1"),
@@ -117,7 +117,7 @@ def test_two_processes_on_cpu(tiny_assets, tmp_path, launcher):
 
 @pytest.mark.slow
 def test_one_process_is_the_inprocess_fine_tune(tiny_assets, tmp_path):
-    from harness.train import finetune
+    from restem.harness.train import finetune
 
     ctx = _context(tiny_assets, tmp_path, launcher="torchrun", processes=1)
     out = ctx.run_dir / "model"

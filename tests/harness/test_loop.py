@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from restem.harness.config import parse_config
+from restem.harness.loop import RunError, run
 
-from harness.config import parse_config
-from harness.loop import RunError, run
 from tests.harness.conftest import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -100,7 +100,7 @@ def _restem(*args: str, fault: str | None = None) -> subprocess.CompletedProcess
     if fault:
         env["RESTEM_FAULT"] = fault
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "restem.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -17,15 +17,16 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from harness.config import SampleConfig, VerifyConfig, parse_config  # noqa: E402
-from harness.generate import (  # noqa: E402
+from restem.harness.config import SampleConfig, VerifyConfig, parse_config  # noqa: E402
+from restem.harness.generate import (  # noqa: E402
     GenerationError,
     RayGenerator,
     TransformersGenerator,
     shard_bounds,
     shard_seed,
 )
-from harness.tasks import Problem, make_task  # noqa: E402
+from restem.harness.tasks import Problem, make_task  # noqa: E402
+
 from tests.harness.conftest import tiny_config  # noqa: E402
 
 PROMPTS = [f"add {i} and {i + 1}\nSolution:" for i in range(6)]
@@ -35,9 +36,8 @@ PROMPTS = [f"add {i} and {i + 1}\nSolution:" for i in range(6)]
 def random_model(tmp_path_factory) -> str:
     """A randomly initialised 1-layer GPT-2 (no training: built in a moment)."""
     import torch
+    from restem.harness.demo import build_tokenizer
     from transformers import GPT2Config, GPT2LMHeadModel
-
-    from harness.demo import build_tokenizer
 
     folder = tmp_path_factory.mktemp("random-model")
     tokenizer = build_tokenizer(folder)
@@ -64,7 +64,7 @@ def _sample_config(**overrides) -> SampleConfig:
 
 @pytest.fixture(scope="module")
 def ray_generator(ray_instance, random_model):
-    from harness.train import load_tokenizer
+    from restem.harness.train import load_tokenizer
 
     generator = RayGenerator(
         random_model, load_tokenizer(random_model), _sample_config(), workers=2
@@ -74,7 +74,7 @@ def ray_generator(ray_instance, random_model):
 
 
 def _local_generator(model_path: str, **overrides) -> TransformersGenerator:
-    from harness.train import load_model, load_tokenizer
+    from restem.harness.train import load_model, load_tokenizer
 
     sample = _sample_config(**overrides)
     return TransformersGenerator(
@@ -149,7 +149,7 @@ def test_killed_generator_actor_mid_generate(ray_generator):
 
 @pytest.mark.slow
 def test_unreadable_checkpoint_is_a_clear_error(ray_instance, random_model, tmp_path):
-    from harness.train import load_tokenizer
+    from restem.harness.train import load_tokenizer
 
     tokenizer = load_tokenizer(random_model)
     # What a node without the run directory sees: an absolute path that is not there.
@@ -172,7 +172,7 @@ def _actors() -> Counter:
 
 @pytest.mark.slow
 def test_loop_with_ray_executors_matches_local_verification(ray_instance, tiny_assets, tmp_path):
-    from harness.loop import run
+    from restem.harness.loop import run
 
     before = _actors()
     raw = tiny_config(tiny_assets, tmp_path, name="ray")

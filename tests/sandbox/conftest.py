@@ -14,8 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from sandbox import Limits
+from restem.sandbox import Limits
 
 REQUIRE_DOCKER = os.environ.get("RESTEM_REQUIRE_DOCKER") == "1"
 SECRET = f"restem-secret-{uuid.uuid4().hex}"
@@ -36,11 +35,11 @@ def pytest_runtest_makereport(item, call):
 
 
 def _docker_or_skip():
-    from sandbox.docker.engine import EngineUnavailable, client
+    from restem.sandbox.docker.engine import SandboxUnavailable, client
 
     try:
         return client()
-    except EngineUnavailable as exc:
+    except SandboxUnavailable as exc:
         if REQUIRE_DOCKER:
             pytest.fail(f"RESTEM_REQUIRE_DOCKER=1 and {exc}")
         pytest.skip(str(exc))
@@ -55,7 +54,7 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def local_box():
-    from sandbox.local import LocalSandbox
+    from restem.sandbox.local import LocalSandbox
 
     with LocalSandbox(workers=2) as box:
         yield box
@@ -63,7 +62,7 @@ def local_box():
 
 @pytest.fixture(scope="session")
 def docker_box(docker_client):
-    from sandbox.docker.pool import DockerSandbox
+    from restem.sandbox.docker.pool import DockerSandbox
 
     with DockerSandbox(workers=2, limits=HOSTILE_LIMITS) as box:
         yield box

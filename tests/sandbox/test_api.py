@@ -8,9 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
-from sandbox import Limits, RunResult, Status, get_sandbox
-from sandbox.local import LocalSandbox
+from restem.sandbox import Limits, RunResult, Status, get_sandbox
+from restem.sandbox.local import LocalSandbox
 
 
 @pytest.mark.parametrize(
@@ -40,7 +39,7 @@ def test_limits_are_frozen_and_result_round_trips():
 
 
 def test_import_is_cheap():
-    code = "import sys, sandbox; print('docker' in sys.modules, 'sandbox.local' in sys.modules)"
+    code = "import sys, restem.sandbox; print('docker' in sys.modules, 'restem.sandbox.local' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 

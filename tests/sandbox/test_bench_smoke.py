@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from benchmarks import sandbox_bench
+from restem.benchmarks import sandbox_bench
 
 pytestmark = pytest.mark.docker
 
 
 def test_sandbox_bench_smoke(docker_client, tmp_path):
-    out = tmp_path / "sandbox.json"
+    out = tmp_path / "restem.sandbox.json"
     assert sandbox_bench.main(["--n", "4", "--workers", "2", "--output", str(out)]) == 0
     report = json.loads(out.read_text())
     assert set(report["results"]) == {"bare", "local", "docker_pool", "docker_run"}

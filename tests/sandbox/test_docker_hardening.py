@@ -6,8 +6,7 @@ import json
 import subprocess
 
 import pytest
-
-from sandbox import Limits, Status
+from restem.sandbox import Limits, Status
 
 from .conftest import HOSTILE_LIMITS
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from sandbox import Status
+from restem.sandbox import Status
 
 from .conftest import HOSTILE_LIMITS, SECRET, proc_children, procs_of_uids
 

@@ -7,8 +7,13 @@ import sys
 import time
 
 import pytest
-
-from sandbox.docker.image import IMAGE, INPUTS_LABEL, image_current, inputs_hash, offline_base
+from restem.sandbox.docker.image import (
+    IMAGE,
+    INPUTS_LABEL,
+    image_current,
+    inputs_hash,
+    offline_base,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -22,7 +27,7 @@ def test_image_is_current_and_labelled(docker_client, docker_box):
 def test_build_image_skips_when_current(docker_client, docker_box):
     start = time.monotonic()
     out = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "build-image"],
+        [sys.executable, "-m", "restem.sandbox.cli", "build-image"],
         capture_output=True,
         text=True,
         check=False,

@@ -20,8 +20,8 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from sandbox import Limits
-    from sandbox.local import LocalSandbox
+    from restem.sandbox import Limits
+    from restem.sandbox.local import LocalSandbox
     box = LocalSandbox(workers=1)
     limits = Limits(wall_s=3, cpu_s=2, memory_mb=256, processes=16)
     programs = {

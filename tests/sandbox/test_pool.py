@@ -10,9 +10,8 @@ import textwrap
 import time
 
 import pytest
-
-from sandbox import Limits, Status
-from sandbox.docker.pool import (
+from restem.sandbox import Limits, Status
+from restem.sandbox.docker.pool import (
     OWNER_LABEL,
     POOL_LABEL,
     ROLE_LABEL,
@@ -100,8 +99,8 @@ def test_leftovers_of_dead_owners_are_removed_live_ones_kept(docker_client, dock
 _CHILD = textwrap.dedent(
     """
     import sys, time
-    from sandbox import Limits
-    from sandbox.docker.pool import DockerSandbox
+    from restem.sandbox import Limits
+    from restem.sandbox.docker.pool import DockerSandbox
     pool = DockerSandbox(workers=2, limits=Limits(wall_s=1, cpu_s=1, memory_mb=128))
     print("ready", flush=True)
     pool.run("import time\\ntime.sleep(60)", "", Limits(wall_s=60, cpu_s=60, memory_mb=128))

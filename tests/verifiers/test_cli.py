@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from harness.cli import main
+from restem.cli import main
 
 ROWS = [
     {"id": 1, "response": r"so \boxed{\frac{1}{2}}", "gold": "0.5"},
@@ -124,7 +123,17 @@ def test_missing_input_file_is_a_clear_error(tmp_path, capsys):
 
 def test_console_script_reads_stdin_and_writes_stdout():
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "verify", "math", "--input", "-", "--output", "-"],
+        [
+            sys.executable,
+            "-m",
+            "restem.cli",
+            "verify",
+            "math",
+            "--input",
+            "-",
+            "--output",
+            "-",
+        ],
         input="".join(json.dumps(r) + "\n" for r in ROWS),
         capture_output=True,
         text=True,

@@ -17,10 +17,10 @@ import threading
 import time
 
 import pytest
+from restem.verifiers import CodeLimits, CodeVerdict, MathSettings, MathStatus
+from restem.verifiers.executor import LocalExecutor, RayExecutor, make_executor
 
 from tests.verifiers.math.test_table import ALL_CASES
-from verifiers import CodeLimits, CodeVerdict, MathSettings, MathStatus
-from verifiers.executor import LocalExecutor, RayExecutor, make_executor
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install -e '.[ray]'")
 
@@ -140,7 +140,7 @@ def test_code_verdicts_match_local(ray_executor) -> None:
 
 @pytest.mark.docker
 def test_code_verdicts_match_local_under_docker(ray_executor) -> None:
-    from sandbox import docker_available
+    from restem.sandbox import docker_available
 
     if not docker_available():
         if os.environ.get("RESTEM_REQUIRE_DOCKER") == "1":
@@ -284,8 +284,8 @@ NODE_LOSS = r"""
 import json, sys, threading
 import ray
 from ray.cluster_utils import Cluster
-from verifiers import MathSettings
-from verifiers.executor import LocalExecutor, RayExecutor
+from restem.verifiers import MathSettings
+from restem.verifiers.executor import LocalExecutor, RayExecutor
 
 pairs = [tuple(p) for p in json.loads(sys.stdin.read())]
 settings = MathSettings(timeout_s=1.0)
@@ -375,7 +375,10 @@ def test_missing_ray_is_a_clear_error() -> None:
 
 def _restem(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "restem.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -14,9 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from verifiers import MathSettings, MathStatus, iter_verify_math, verify_math, verify_math_batch
-from verifiers.pool import HardLimitPool
+from restem.verifiers import (
+    MathSettings,
+    MathStatus,
+    iter_verify_math,
+    verify_math,
+    verify_math_batch,
+)
+from restem.verifiers.pool import HardLimitPool
 
 # Needs ~1M digits of working precision to reduce the argument: sympy grinds for many seconds.
 STALLS_SYMPY = r"\sin(10^{999999})"
@@ -223,7 +228,7 @@ class TestContract:
         import sys
 
         code = (
-            "import sys, verifiers; "
+            "import sys, restem.verifiers as verifiers; "
             "print(sorted(m for m in ('sympy','torch','docker','transformers') if m in sys.modules))"
         )
         out = subprocess.run(
@@ -236,7 +241,7 @@ class TestContract:
         import sys
 
         code = (
-            "import sys, verifiers;"
+            "import sys, restem.verifiers as verifiers;"
             "v = verifiers.verify_math('\\\\boxed{\\\\frac{2}{4}}', '0.5');"
             "print(v.status, 'sympy' in sys.modules)"
         )

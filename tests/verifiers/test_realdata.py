@@ -6,8 +6,7 @@ import collections
 import json
 
 import pytest
-
-from verifiers import MathSettings, MathStatus, verify_math_batch
+from restem.verifiers import MathSettings, MathStatus, verify_math_batch
 
 pytestmark = pytest.mark.realdata
 

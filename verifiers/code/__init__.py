@@ -1,14 +1,14 @@
 """APPS-style code verification: run a program against tests in the sandbox, judge outside it.
 
-    from verifiers.code import verify_code
+    from restem.verifiers.code import verify_code
     problem = {"input_output": {"inputs": ["1 2\n"], "outputs": ["3\n"]}}
     verify_code(problem, "print(sum(map(int, input().split())))").correct   # True
 
 Importing this package does not import the sandbox; it loads when a program first runs.
 """
 
-from verifiers.code.judge import Comparison, compare_stdout, compare_value
-from verifiers.code.problems import (
+from restem.verifiers.code.judge import Comparison, compare_stdout, compare_value
+from restem.verifiers.code.problems import (
     Mode,
     Problem,
     ProblemError,
@@ -23,7 +23,7 @@ from verifiers.code.problems import (
     load_mbpp,
     mbpp_problem,
 )
-from verifiers.code.verify import (
+from restem.verifiers.code.verify import (
     CodeLimits,
     iter_verify_code,
     open_sandbox,

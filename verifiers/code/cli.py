@@ -17,13 +17,13 @@ import sys
 import time
 from typing import IO
 
-from verifiers.cli import (
+from restem.verifiers.cli import (
     add_executor_arguments,
     executor_usage_error,
     open_run,
     positive_float,
 )
-from verifiers.jsonl import Progress, json_objects
+from restem.verifiers.jsonl import Progress, json_objects
 
 __all__ = ["add_parser"]
 
@@ -75,7 +75,7 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
 
 
 def _read_rows(stream: IO[str], args: argparse.Namespace, errors: list[str]) -> list[tuple]:
-    from verifiers.code.problems import ProblemError, as_problem
+    from restem.verifiers.code.problems import ProblemError, as_problem
 
     rows = []
     for line_no, row in json_objects(stream, errors):
@@ -100,7 +100,7 @@ def _read_rows(stream: IO[str], args: argparse.Namespace, errors: list[str]) -> 
 
 
 def run_code(args: argparse.Namespace) -> int:
-    from verifiers.code.verify import CodeLimits
+    from restem.verifiers.code.verify import CodeLimits
 
     if executor_usage_error(args, "restem verify code"):
         return 2

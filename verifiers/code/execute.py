@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verifiers.code.judge import Comparison, compare_stdout, compare_value
-from verifiers.code.problems import Mode, Problem
-from verifiers.code.values import ValueFormatError, decode, loads
-from verifiers.verdict import CodeStatus
+from restem.verifiers.code.judge import Comparison, compare_stdout, compare_value
+from restem.verifiers.code.problems import Mode, Problem
+from restem.verifiers.code.values import ValueFormatError, decode, loads
+from restem.verifiers.verdict import CodeStatus
 
 __all__ = ["Prepared", "apps_wrap", "judge_run", "prepare_test"]
 
@@ -163,7 +163,7 @@ def judge_run(
     prepared: Prepared, run: Any, comparison: Comparison = Comparison.STRICT
 ) -> tuple[CodeStatus, str]:
     """The status of one test from its sandbox `RunResult` (status, reason)."""
-    from sandbox import Status
+    from restem.sandbox import Status
 
     if run.status is Status.SANDBOX_ERROR:
         return CodeStatus.SANDBOX_ERROR, run.reason or "the sandbox failed"

@@ -24,7 +24,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from verifiers.code.values import HugeInt, is_close
+from restem.verifiers.code.values import HugeInt, is_close
 
 __all__ = ["Comparison", "compare_stdout", "compare_value"]
 

@@ -27,7 +27,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from verifiers.code.values import loads
+from restem.verifiers.code.values import loads
+
+from restem.errors import ProblemError
 
 __all__ = [
     "Mode",
@@ -44,10 +46,6 @@ __all__ = [
     "load_mbpp",
     "mbpp_problem",
 ]
-
-
-class ProblemError(ValueError):
-    """The problem data is unusable (no tests, malformed fields)."""
 
 
 class Mode(StrEnum):

@@ -29,13 +29,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from verifiers.code.execute import judge_run, prepare_test
-from verifiers.code.judge import Comparison
-from verifiers.code.problems import Problem, ProblemError, as_problem
-from verifiers.verdict import CodeStatus, CodeVerdict, TestResult
+from restem.verifiers.code.execute import judge_run, prepare_test
+from restem.verifiers.code.judge import Comparison
+from restem.verifiers.code.problems import Problem, ProblemError, as_problem
+from restem.verifiers.verdict import CodeStatus, CodeVerdict, TestResult
 
 if TYPE_CHECKING:
-    from sandbox import Limits, RunResult, Sandbox
+    from restem.sandbox import Limits, RunResult, Sandbox
 
 __all__ = ["CodeLimits", "iter_verify_code", "open_sandbox", "verify_code", "verify_code_batch"]
 
@@ -66,7 +66,7 @@ class CodeLimits:
                 raise ValueError(f"CodeLimits.{name} must be positive, got {value!r}")
 
     def run_limits(self, expected_output: Any = None) -> Limits:
-        from sandbox import Limits
+        from restem.sandbox import Limits
 
         cap = self.output_bytes
         if isinstance(expected_output, str):
@@ -83,12 +83,12 @@ class CodeLimits:
 def open_sandbox(backend: str | None = "local", workers: int = 1, limits: CodeLimits | None = None):
     """A sandbox for `backend` ("local", "docker", or None for the sandbox package's choice),
     sized for `limits` (a docker container's memory ceiling must hold the program's)."""
-    from sandbox import get_sandbox
+    from restem.sandbox import get_sandbox
 
     limits = limits or CodeLimits()
     name = backend or os.environ.get("RESTEM_SANDBOX") or "auto"
     if name == "auto":
-        from sandbox import docker_available
+        from restem.sandbox import docker_available
 
         name = "docker" if docker_available() else "local"
     if name == "docker":

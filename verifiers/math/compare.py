@@ -4,7 +4,7 @@ Answers are first put in a canonical shape (scalar, ordered tuple, unordered set
 intervals, equation, matrix); shapes are compared structurally and scalars by a comparator.
 ``ExactComparator`` decides scalars with exact rational arithmetic and bounded work, so it is safe in
 the caller's process; when it cannot decide it raises ``NeedSympy`` and the caller hands the pair
-to a worker process that uses ``verifiers.math.symbolic.SympyComparator`` under a hard time limit.
+to a worker process that uses ``restem.verifiers.math.symbolic.SympyComparator`` under a hard time limit.
 """
 
 from __future__ import annotations

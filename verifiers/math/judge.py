@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from verifiers.math.compare import ExactComparator, NeedSympy, canonical, values_equal
-from verifiers.math.extract import extract_answer, find_boxed
-from verifiers.math.normalize import Normalized, braces_balanced, normalize_answer
-from verifiers.math.parse import ParseError, parse_latex
-from verifiers.settings import MathSettings
-from verifiers.verdict import MathStatus, MathVerdict
+from restem.verifiers.math.compare import ExactComparator, NeedSympy, canonical, values_equal
+from restem.verifiers.math.extract import extract_answer, find_boxed
+from restem.verifiers.math.normalize import Normalized, braces_balanced, normalize_answer
+from restem.verifiers.math.parse import ParseError, parse_latex
+from restem.verifiers.settings import MathSettings
+from restem.verifiers.verdict import MathStatus, MathVerdict
 
 __all__ = ["judge", "judge_symbolic", "prepare_answer", "prepare_gold"]
 
@@ -138,7 +138,7 @@ def _judge_group(extraction, prepared_gold: Prepared, cmp) -> MathVerdict | None
 
 def judge_symbolic(response: str, gold: str, settings: MathSettings) -> MathVerdict:
     """The worker-side entry point: the full judgement with sympy. Runs under a hard limit."""
-    from verifiers.math.symbolic import SympyComparator
+    from restem.verifiers.math.symbolic import SympyComparator
 
     try:
         return judge(response, gold, settings, SympyComparator(settings.min_sig_digits))

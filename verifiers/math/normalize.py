@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from verifiers.math.extract import find_boxed, matching_brace
+from restem.verifiers.math.extract import find_boxed, matching_brace
 
 __all__ = ["Normalized", "normalize_answer", "text_key"]
 

@@ -1,5 +1,5 @@
 """Symbolic comparison with sympy. Imported only inside worker processes, which run under a hard
-time limit (``verifiers.pool``): sympy can hang or eat memory on hostile input, and only a process
+time limit (``restem.verifiers.pool``): sympy can hang or eat memory on hostile input, and only a process
 boundary stops it.
 
 Building the sympy expression from our own AST (never from text through ``eval``) lets us refuse to
@@ -12,8 +12,7 @@ import random
 from fractions import Fraction
 
 import sympy
-
-from verifiers.math.compare import (
+from restem.verifiers.math.compare import (
     ExactComparator,
     NeedSympy,
     approximates,

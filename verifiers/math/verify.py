@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from verifiers.math.compare import NeedSympy
-from verifiers.math.judge import judge, judge_symbolic
-from verifiers.pool import HardLimitPool, shared_pool
-from verifiers.settings import MathSettings
-from verifiers.verdict import MathStatus, MathVerdict
+from restem.verifiers.math.compare import NeedSympy
+from restem.verifiers.math.judge import judge, judge_symbolic
+from restem.verifiers.pool import HardLimitPool, shared_pool
+from restem.verifiers.settings import MathSettings
+from restem.verifiers.verdict import MathStatus, MathVerdict
 
 __all__ = ["iter_verify_math", "verify_math", "verify_math_batch"]
 

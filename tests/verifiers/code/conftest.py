@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def box():
-    from sandbox import get_sandbox
+    from restem.sandbox import get_sandbox
 
     sandbox = get_sandbox("local", workers=2)
     yield sandbox

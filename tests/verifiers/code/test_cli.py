@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from harness.cli import main
+from restem.cli import main
 
 ADD_IO = {"inputs": ["1 2\n", "2 2\n"], "outputs": ["3\n", "4\n"]}
 ROWS = [

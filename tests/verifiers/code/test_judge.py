@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from verifiers.code import Comparison, compare_stdout, compare_value
-from verifiers.code.values import HugeInt, decode, loads
+from restem.verifiers.code import Comparison, compare_stdout, compare_value
+from restem.verifiers.code.values import HugeInt, decode, loads
 
 # (got, expected, strict verdict, apps_compat verdict)
 STDOUT_CASES = [
@@ -120,7 +119,7 @@ def test_decoding_rebuilds_builtin_values(encoded, decoded):
     ],
 )
 def test_forged_encodings_are_refused(forged):
-    from verifiers.code.values import ValueFormatError
+    from restem.verifiers.code.values import ValueFormatError
 
     with pytest.raises(ValueFormatError):
         decode(loads(forged))

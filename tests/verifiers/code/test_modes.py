@@ -4,9 +4,8 @@ assert-style (MBPP, HumanEval); statuses, per-test results, limits, batches."""
 from __future__ import annotations
 
 import pytest
-
-from verifiers import CodeStatus, verify_code, verify_code_batch
-from verifiers.code import CodeLimits, iter_verify_code
+from restem.verifiers import CodeStatus, verify_code, verify_code_batch
+from restem.verifiers.code import CodeLimits, iter_verify_code
 
 ADD_STDIO = {
     "input_output": {"inputs": ["1 2\n", "5 5\n", "0 -3\n"], "outputs": ["3\n", "10\n", "-3\n"]}

@@ -7,8 +7,7 @@ import json
 import re
 
 import pytest
-
-from verifiers.code import (
+from restem.verifiers.code import (
     Mode,
     ProblemError,
     apps_problem,

@@ -11,9 +11,8 @@ import json
 import os
 
 import pytest
-
-from verifiers import CodeLimits, verify_code_batch
-from verifiers.code import (
+from restem.verifiers import CodeLimits, verify_code_batch
+from restem.verifiers.code import (
     Mode,
     load_apps_folder,
     load_apps_mapcoder,
@@ -188,8 +187,8 @@ def test_no_apps_problem_is_passed_by_a_trivial_program(code_dir, apps, box):
 @pytest.mark.slow
 @pytest.mark.docker
 def test_docker_and_local_give_the_same_verdicts(code_dir, apps, box):
-    from sandbox import docker_available
-    from verifiers.code import open_sandbox
+    from restem.sandbox import docker_available
+    from restem.verifiers.code import open_sandbox
 
     if not docker_available():
         pytest.skip("no Docker engine answers")

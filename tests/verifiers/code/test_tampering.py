@@ -4,8 +4,7 @@ the tests run, printing the expected output or a fake report, monkeypatching bui
 from __future__ import annotations
 
 import pytest
-
-from verifiers import CodeStatus, verify_code
+from restem.verifiers import CodeStatus, verify_code
 
 CALL = {"input_output": {"fn_name": "add", "inputs": [[1, 2], [2, 2]], "outputs": [3, 4]}}
 STDIO = {"input_output": {"inputs": ["1 2\n"], "outputs": ["3\n"]}}

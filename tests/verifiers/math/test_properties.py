@@ -17,8 +17,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from verifiers import MathSettings, MathStatus, MathVerdict, verify_math
+from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math
 
 FAST = MathSettings(timeout_s=1.0)
 # Slack over the limit: killing a hung worker and handing back the verdict takes a moment.

@@ -13,8 +13,7 @@ its own verdict, so a failure names the phenomenon and index (``fractions-3``).
 from __future__ import annotations
 
 import pytest
-
-from verifiers import MathSettings, MathStatus, MathVerdict, verify_math, verify_math_batch
+from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math, verify_math_batch
 
 # Expected statuses, short so the table stays one case per line (X: incorrect).
 C, X, N, G = "correct", "incorrect", "no_answer", "invalid_gold"

@@ -13,9 +13,9 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks import cli as bench_cli
-    from sandbox import cli as sandbox_cli
-    from verifiers import cli as verifiers_cli
+    from restem.benchmarks import cli as bench_cli
+    from restem.sandbox import cli as sandbox_cli
+    from restem.verifiers import cli as verifiers_cli
 
     parser = argparse.ArgumentParser(
         prog="restem",
@@ -49,8 +49,8 @@ def _add_train_parser(commands) -> None:
 
 
 def _run_train(args) -> int:
-    from harness.config import ConfigError, load_config
-    from harness.loop import RunError, load_run_config, run
+    from restem.harness.config import ConfigError, load_config
+    from restem.harness.loop import RunError, load_run_config, run
 
     overrides = {"name": args.name, "runs_dir": args.runs_dir, "iterations": args.iterations}
     try:
@@ -64,7 +64,7 @@ def _run_train(args) -> int:
                 return 2
             resume = True
         elif args.preset == "demo":
-            from harness.demo import demo_config
+            from restem.harness.demo import demo_config
 
             preset = {"iterations": args.iterations} if args.iterations else {}
             cfg = demo_config(args.runs_dir or "runs", args.name or "demo", **preset)
