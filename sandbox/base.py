@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from .limits import Limits
@@ -35,6 +35,19 @@ class Sandbox(abc.ABC):
     def run(
         self, program: str, stdin: str | bytes = b"", limits: Limits | None = None
     ) -> RunResult: ...
+
+    def run_many(
+        self, program: str, stdins: Sequence[str | bytes], limits: Limits | None = None
+    ) -> Iterator[RunResult]:
+        """Run one program on many inputs (its tests); results in input order, yielded as each
+        finishes. Each input runs in its own process with its own limits, stdin file and clean
+        work dir, as `run` does. Stop iterating (or `close()` the generator) and the remaining
+        inputs are not run: that is how a judge stops at the first failure.
+
+        Backends override this to load the program once; this default runs each input with `run`.
+        """
+        for stdin in stdins:
+            yield self.run(program, stdin, limits)
 
     def run_batch(
         self, programs: Sequence[Program | str], limits: Limits | None = None
