@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,sandbox,harness,bench,ray
+EXTRAS ?= dev,sandbox,harness,bench,ray,serve,trainers
 PYTEST_ARGS ?=
 
 .PHONY: setup sandbox-ready demo test test-fast lint format clean
