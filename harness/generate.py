@@ -11,12 +11,12 @@ import hashlib
 import os
 import socket
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from restem.errors import GenerationError
+from restem.supervisor import ActorSupervisor
 
 __all__ = [
     "GenerationError",
@@ -283,43 +283,6 @@ class GeneratorWorker:
         return self.generator.generate(prompts, **kwargs)
 
 
-@dataclass
-class _Worker:
-    """One worker position; its actor is replaced when it dies."""
-
-    number: int
-    actor: Any = None
-    ready_ref: Any = None  # the pending `where` call of an actor still starting
-    ready: bool = False
-    started: float = 0.0
-    generation: int = 0
-    failures: int = 0  # deaths since it last started
-    info: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Shard:
-    start: int
-    prompts: list[str]
-    seed: int
-    attempts: int = 0
-    worker: _Worker | None = None
-    generation: int = 0
-    kwargs: dict = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RayGenStats:
-    """What happened in this generator's lifetime (for logs and tests)."""
-
-    calls: int = 0
-    shards: int = 0
-    retried_shards: int = 0
-    lost_workers: int = 0
-    started_workers: int = 0
-
-
 class RayGenerator(Generator):
     """The E-step on Ray: ``workers`` actors, each with its own copy of the model.
 
@@ -331,7 +294,8 @@ class RayGenerator(Generator):
     gpus         GPUs per actor; default: 1 when the cluster has GPUs, else 0 (CPU). Actors
                  reserve no CPUs: the E-step and verification alternate, and verifier actors
                  hold the CPUs for the whole run.
-    max_attempts  tries per shard (a shard whose actor dies goes to its replacement)
+    max_attempts  tries per shard (a shard whose actor dies goes to another actor), and deaths
+                 in a row per actor position
     start_timeout_s  how long an actor may take to be scheduled and load its model
 
     ``generate`` splits the prompts into contiguous shards, one per actor, runs them at once and
@@ -365,15 +329,7 @@ class RayGenerator(Generator):
 
         connect_ray(address)
         import ray
-        import ray.exceptions
-        from restem.verifiers.executor import lost_errors
 
-        self._ray = ray
-        self._task_error = ray.exceptions.RayTaskError
-        self._lost = lost_errors()
-        self.stats = RayGenStats()
-        self.max_attempts = max_attempts
-        self.start_timeout_s = start_timeout_s
         backend = sample_config.backend
         cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))
         if gpus is None:
@@ -403,184 +359,54 @@ class RayGenerator(Generator):
         }
         # Put once: every actor (and every replacement) reads the same object.
         tokenizer_ref = ray.put(tokenizer if backend == "transformers" else None)
-        self._args = (self.model_path, tokenizer_ref, sample_config, options)
-        self._actor_class = ray.remote(num_cpus=0, num_gpus=gpus, max_restarts=0)(GeneratorWorker)
-        self._slots = [_Worker(number) for number in range(workers)]
+        # Actors reserve no CPUs: the E-step and verification alternate, and verifier actors hold
+        # the CPUs for the whole run.
+        self._actors = ActorSupervisor(
+            GeneratorWorker,
+            (self.model_path, tokenizer_ref, sample_config, options),
+            workers=workers,
+            name="generator worker",
+            error=GenerationError,
+            num_gpus=gpus,
+            max_attempts=max_attempts,
+            start_timeout_s=start_timeout_s,
+        )
+        self.stats = self._actors.stats
         try:
-            for slot in self._slots:
-                self._start(slot)
-            self._wait_ready()
+            self._actors.wait_ready(require_all=True)
         except BaseException:
             self.close()
             raise
 
-    # ------------------------------------------------------------ workers
-
-    def _start(self, slot: _Worker) -> None:
-        # SPREAD: one actor per node before two on any node, so a lost node costs little.
-        slot.actor = self._actor_class.options(scheduling_strategy="SPREAD").remote(*self._args)
-        slot.ready_ref = slot.actor.where.remote()
-        slot.ready, slot.info, slot.started = False, {}, time.monotonic()
-        slot.generation += 1
-        self.stats.started_workers += 1
-
-    def _replace(self, slot: _Worker, generation: int, why: str) -> None:
-        if slot.generation != generation:
-            return  # already replaced after an earlier failure of the same actor
-        self.stats.lost_workers += 1
-        slot.failures += 1
-        if slot.failures > self.max_attempts:
-            raise GenerationError(
-                f"generator worker {slot.number} died {slot.failures} times in a row ({why}); "
-                "see the Ray logs of its node (out of memory?)"
-            )
-        print(
-            f"[restem] ray generator: worker {slot.number} lost ({why}); starting a replacement",
-            file=sys.stderr,
-            flush=True,
-        )
-        self._kill(slot)
-        self._start(slot)
-
-    def _kill(self, slot: _Worker) -> None:
-        try:
-            self._ray.kill(slot.actor, no_restart=True)
-        except Exception:  # it is gone already
-            pass
-
-    def _settle(self, slot: _Worker) -> None:
-        """Record a started actor's whereabouts; raise if it could not load the model."""
-        try:
-            info = self._ray.get(slot.ready_ref)
-        except self._lost as exc:
-            # Died while starting: the shards sent to it fail too, and are retried from there.
-            self._replace(slot, slot.generation, type(exc).__name__)
-            return
-        if info.get("error"):
-            raise GenerationError(f"generator worker {slot.number}: {info['error']}")
-        slot.info, slot.ready, slot.failures = info, True, 0
-
-    def _poll_starting(self, timeout: float, inflight: dict | None = None) -> None:
-        """Settle the actors that finished starting; an actor that cannot start in time (no
-        node has room for a replacement) is dropped and its shards go to a running one."""
-        starting = {s.ready_ref: s for s in self._slots if not s.ready}
-        if not starting:
-            return
-        done, _ = self._ray.wait(list(starting), num_returns=len(starting), timeout=timeout)
-        for ref in done:
-            self._settle(starting[ref])
-        now = time.monotonic()
-        for slot in [s for s in self._slots if not s.ready and s.ready_ref not in done]:
-            if now - slot.started <= self.start_timeout_s:
-                continue
-            running = [s for s in self._slots if s.ready]
-            if inflight is None or not running:
-                raise GenerationError(
-                    f"generator worker {slot.number} did not start within "
-                    f"{self.start_timeout_s:.0f} s (to be scheduled and load {self.model_path}); "
-                    f"free cluster resources: {self._ray.available_resources()}"
-                )
-            print(
-                f"[restem] ray generator: worker {slot.number} could not start again; "
-                f"going on with {len(running)}",
-                file=sys.stderr,
-                flush=True,
-            )
-            self._slots.remove(slot)
-            self._kill(slot)
-            for ref, shard in list(inflight.items()):
-                if shard.worker is slot:
-                    del inflight[ref]
-                    load = {s.number: 0 for s in running}
-                    for other in inflight.values():
-                        if other.worker.number in load:
-                            load[other.worker.number] += 1
-                    target = min(running, key=lambda s: load[s.number])
-                    self._submit(shard, target, shard.kwargs, inflight)
-
-    def _wait_ready(self) -> None:
-        while not all(s.ready for s in self._slots):
-            self._poll_starting(timeout=2.0)
-
     def worker_info(self) -> list[dict]:
-        """Where each started actor runs: slot, node id, host, pid."""
-        return [
-            {"slot": s.number, **{k: v for k, v in s.info.items() if k != "error"}}
-            for s in self._slots
-            if s.ready
-        ]
-
-    # ------------------------------------------------------------ generating
-
-    def _submit(self, shard: _Shard, slot: _Worker, kwargs: dict, inflight: dict) -> None:
-        shard.kwargs = kwargs
-        ref = slot.actor.generate.remote(shard.prompts, dict(kwargs, seed=shard.seed))
-        shard.worker, shard.generation = slot, slot.generation
-        inflight[ref] = shard
-
-    def _retry(self, shard: _Shard, exc: BaseException, kwargs: dict, inflight: dict) -> None:
-        slot = shard.worker
-        shard.errors.append(f"{type(exc).__name__} on {slot.info.get('host', '?')}")
-        shard.attempts += 1
-        self._replace(slot, shard.generation, type(exc).__name__)
-        if shard.attempts >= self.max_attempts:
-            raise GenerationError(
-                f"prompts {shard.start}..{shard.start + len(shard.prompts) - 1}: generator "
-                f"worker lost {shard.attempts} times ({'; '.join(shard.errors)})"
-            )
-        self.stats.retried_shards += 1
-        self._submit(shard, slot, kwargs, inflight)
+        """Where each actor runs (slot, node id, host, pid), once it has started."""
+        return self._actors.wait_ready()
 
     def generate(self, prompts, *, n=1, temperature=None, top_k=0, top_p=1.0, seed=0):
         prompts = list(prompts)
         if not prompts:
             return []
-        self.stats.calls += 1
         kwargs = {"n": n, "temperature": temperature, "top_k": top_k, "top_p": top_p}
-        shards = [
-            _Shard(start, prompts[start:end], shard_seed(seed, start))
-            for start, end in shard_bounds(len(prompts), len(self._slots))
-        ]
-        self.stats.shards += len(shards)
-        inflight: dict = {}
-        results: dict[int, list[list[str]]] = {}
-        try:
-            for shard, slot in zip(shards, self._slots):
-                self._submit(shard, slot, kwargs, inflight)
-            while inflight:
-                done, _ = self._ray.wait(list(inflight), num_returns=1, timeout=2.0)
-                for ref in done:
-                    shard = inflight.pop(ref)
-                    try:
-                        completions = self._ray.get(ref)
-                    except self._lost as exc:
-                        self._retry(shard, exc, kwargs, inflight)
-                        continue
-                    except self._task_error as exc:
-                        cause = getattr(exc, "cause", None) or exc
-                        raise GenerationError(
-                            f"generator worker {shard.worker.number} failed: {cause}"
-                        ) from None
-                    if len(completions) != len(shard.prompts) or any(
-                        len(c) != n for c in completions
-                    ):
-                        raise GenerationError(
-                            f"generator worker {shard.worker.number} returned "
-                            f"{len(completions)} results for {len(shard.prompts)} prompts"
-                        )
-                    results[shard.start] = completions
-                # A replacement that cannot be scheduled (or load the model) must not hang us.
-                self._poll_starting(timeout=0, inflight=inflight)
-        finally:
-            for ref in inflight:
-                try:
-                    self._ray.cancel(ref)
-                except Exception:  # best effort; close() kills the actors
-                    pass
-        return [completion for shard in shards for completion in results[shard.start]]
+        bounds = shard_bounds(len(prompts), self.workers)
+        calls = [(prompts[a:b], dict(kwargs, seed=shard_seed(seed, a))) for a, b in bounds]
+
+        def lost(args: tuple, reason: str):
+            start, end = next(b for b, call in zip(bounds, calls) if call is args)
+            raise GenerationError(f"prompts {start}..{end - 1}: {reason}")
+
+        completions: list[list[str]] = []
+        runs = self._actors.run("generate", calls, window=len(calls), on_lost=lost)
+        for (start, end), shard in zip(bounds, runs):
+            if len(shard) != end - start or any(len(c) != n for c in shard):
+                raise GenerationError(
+                    f"a generator worker returned {len(shard)} results for prompts "
+                    f"{start}..{end - 1}"
+                )
+            completions.extend(shard)
+        return completions
 
     def close(self) -> None:
         """Kill the actors (what they hold, GPU memory included, goes with their processes)."""
-        slots, self._slots = getattr(self, "_slots", []), []
-        for slot in slots:
-            self._kill(slot)
+        actors = getattr(self, "_actors", None)
+        if actors is not None:
+            actors.close()

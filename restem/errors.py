@@ -5,8 +5,8 @@ for the caller's own mistakes (a bad config, an unusable problem) and for infras
 cannot go on (no sandbox engine, a lost cluster). Each also keeps the builtin base it had before
 (ValueError for bad input, RuntimeError for infrastructure), so older ``except`` clauses still work.
 
-``exit_status`` is what the ``restem`` command exits with for each: 2 for the caller's input,
-1 for infrastructure.
+``exit_status`` is what the ``restem`` command exits with for each: 2 for the caller's input
+(config, problem, run set-up), 1 for infrastructure.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ class ProblemError(RestemError, ValueError):
 
 
 class RunError(RestemError, RuntimeError):
-    """A run that cannot start or continue; the message says why and what to do."""
+    """A run that cannot start or continue (a folder that is not a run, no problems, an
+    unloadable tokenizer); the message says why and what to do."""
+
+    exit_status = 2
 
 
 class ExecutorError(RestemError, RuntimeError):

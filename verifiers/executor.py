@@ -21,16 +21,14 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-import sys
-import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from restem.verifiers.settings import MathSettings
 from restem.verifiers.verdict import CodeStatus, CodeVerdict, MathStatus, MathVerdict
 
 from restem.errors import ExecutorError
+from restem.supervisor import ActorSupervisor
 
 if TYPE_CHECKING:
     from restem.verifiers.code.judge import Comparison
@@ -198,20 +196,6 @@ def _check_reachable(address: str | None) -> None:
         ) from None
 
 
-def lost_errors() -> tuple[type[BaseException], ...]:
-    """Ray's errors that mean the worker or its node went away (not a bug in the task)."""
-    import ray.exceptions as rex
-
-    names = (
-        "RayActorError",  # includes ActorDiedError, ActorUnavailableError
-        "WorkerCrashedError",
-        "NodeDiedError",
-        "ObjectLostError",  # includes OwnerDiedError
-        "ActorUnschedulableError",
-    )
-    return tuple(getattr(rex, name) for name in names if hasattr(rex, name))
-
-
 class VerifierWorker:
     """The Ray actor's body: verifies chunks on its node with its own pools."""
 
@@ -237,40 +221,6 @@ class VerifierWorker:
     def close(self) -> bool:
         self._local.close()
         return True
-
-
-@dataclass
-class _Slot:
-    """One worker position; its actor is replaced when it dies."""
-
-    number: int
-    actor: Any = None
-    ready_ref: Any = None  # the pending `where` call of an actor still starting
-    ready: bool = False
-    load: int = 0
-    generation: int = 0
-    info: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Job:
-    index: int
-    items: list
-    attempts: int = 0
-    slot: _Slot | None = None
-    generation: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RayStats:
-    """What happened in this executor's lifetime (for logs, tests and benchmarks)."""
-
-    chunks: int = 0
-    retried_chunks: int = 0
-    lost_workers: int = 0
-    failed_chunks: int = 0  # lost max_attempts times; their verdicts say so
-    started_workers: int = 0
 
 
 class RayExecutor(Executor):
@@ -314,8 +264,6 @@ class RayExecutor(Executor):
         connect_ray(address)
         import ray
 
-        self._ray = ray
-        self._lost = lost_errors()
         if workers is None:
             cpus = ray.cluster_resources().get("CPU", 1.0)
             workers = max(1, int(cpus // cpus_per_worker))
@@ -323,139 +271,29 @@ class RayExecutor(Executor):
         self.pool_workers = pool_workers
         self.math_chunk = math_chunk
         self.code_chunk = code_chunk
-        self.max_attempts = max_attempts
-        self.start_timeout_s = start_timeout_s
-        self.stats = RayStats()
-        self._actor_class = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(VerifierWorker)
-        self._slots = [_Slot(number) for number in range(workers)]
-        for slot in self._slots:
-            self._start(slot)
-
-    # ------------------------------------------------------------ workers
-
-    def _start(self, slot: _Slot) -> None:
-        # SPREAD: one actor per node before two on any node, so a lost node costs little.
-        slot.actor = self._actor_class.options(scheduling_strategy="SPREAD").remote(
-            self.pool_workers
+        self._actors = ActorSupervisor(
+            VerifierWorker,
+            (pool_workers,),
+            workers=workers,
+            name="verifier worker",
+            error=ExecutorError,
+            num_cpus=cpus_per_worker,
+            max_attempts=max_attempts,
+            start_timeout_s=start_timeout_s,
         )
-        slot.ready_ref = slot.actor.where.remote()
-        slot.ready, slot.load = False, 0
-        slot.generation += 1
-        self.stats.started_workers += 1
-
-    def _replace(self, slot: _Slot, generation: int, why: str) -> None:
-        if slot.generation != generation:
-            return  # already replaced after an earlier failure of the same actor
-        self.stats.lost_workers += 1
-        print(
-            f"[restem] ray executor: worker {slot.number} lost ({why}); starting a replacement",
-            file=sys.stderr,
-        )
-        try:
-            self._ray.kill(slot.actor, no_restart=True)
-        except Exception:  # it is gone already; nothing to clean up
-            pass
-        self._start(slot)
-
-    def _poll_starting(self, timeout: float) -> None:
-        starting = {s.ready_ref: s for s in self._slots if not s.ready}
-        if not starting:
-            return
-        done, _ = self._ray.wait(list(starting), num_returns=1, timeout=timeout)
-        for ref in done:
-            slot = starting[ref]
-            try:
-                slot.info = self._ray.get(ref)
-                slot.ready = True
-            except self._lost as exc:
-                self._replace(slot, slot.generation, type(exc).__name__)
-
-    def _pick(self) -> _Slot:
-        self._poll_starting(timeout=0)
-        deadline = time.monotonic() + self.start_timeout_s
-        while True:
-            ready = [s for s in self._slots if s.ready]
-            if ready:
-                return min(ready, key=lambda s: s.load)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ExecutorError(
-                    f"no Ray verifier worker started within {self.start_timeout_s:.0f} s "
-                    f"(cluster resources: {self._ray.available_resources()})"
-                )
-            self._poll_starting(timeout=min(left, 5.0))
+        self.stats = self._actors.stats
 
     def wait_ready(self, timeout: float | None = None) -> list[dict]:
         """Wait (up to ``timeout``, default start_timeout_s) until every actor has started;
         return where each ready one runs: slot, node id, host, pid."""
-        deadline = time.monotonic() + (self.start_timeout_s if timeout is None else timeout)
-        while not all(s.ready for s in self._slots):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._poll_starting(timeout=min(left, 5.0))
-        return [dict(s.info, slot=s.number) for s in self._slots if s.ready]
+        return self._actors.wait_ready(timeout)
 
-    # ------------------------------------------------------------ streaming
-
-    def _submit(self, job: _Job, method: str, args: tuple, inflight: dict) -> None:
-        slot = self._pick()
-        ref = getattr(slot.actor, method).remote(job.items, *args)
-        job.slot, job.generation = slot, slot.generation
-        slot.load += 1
-        inflight[ref] = job
-
-    def _stream(self, method: str, items: Iterable, chunk: int, args: tuple, lost) -> Iterator:
-        iterator = iter(items)
-        window = 2 * self.workers  # chunks submitted but not yet yielded
-        inflight: dict = {}
-        finished: dict[int, list] = {}
-        next_index = yield_index = 0
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and next_index - yield_index < window:
-                    block = list(itertools.islice(iterator, chunk))
-                    if not block:
-                        exhausted = True
-                        break
-                    self.stats.chunks += 1
-                    self._submit(_Job(next_index, block), method, args, inflight)
-                    next_index += 1
-                while yield_index in finished:
-                    yield from finished.pop(yield_index)
-                    yield_index += 1
-                if exhausted and yield_index == next_index:
-                    return
-                if not inflight:
-                    continue
-                done, _ = self._ray.wait(list(inflight), num_returns=1)
-                for ref in done:
-                    job = inflight.pop(ref)
-                    job.slot.load -= 1
-                    try:
-                        finished[job.index] = self._ray.get(ref)
-                    except self._lost as exc:
-                        self._retry(job, exc, method, args, inflight, finished, lost)
-        finally:
-            for ref in inflight:
-                try:
-                    self._ray.cancel(ref)
-                except Exception:  # best effort; the actor finishes it unseen
-                    pass
-
-    def _retry(self, job, exc, method, args, inflight, finished, lost) -> None:
-        why = f"{type(exc).__name__} on {job.slot.info.get('host', '?')}"
-        job.errors.append(why)
-        job.attempts += 1
-        self._replace(job.slot, job.generation, type(exc).__name__)
-        if job.attempts >= self.max_attempts:
-            self.stats.failed_chunks += 1
-            reason = f"verifier worker lost {job.attempts} times ({'; '.join(job.errors)})"
-            finished[job.index] = [lost(reason) for _ in job.items]
-            return
-        self.stats.retried_chunks += 1
-        self._submit(job, method, args, inflight)
+    def _stream(self, method: str, items: Iterable, chunk: int, options, lost) -> Iterator:
+        blocks = iter(lambda: list(itertools.islice(items, chunk)), [])
+        calls = ((block, options) for block in blocks)
+        on_lost = lambda args, reason: [lost(reason) for _ in args[0]]  # noqa: E731
+        for verdicts in self._actors.run(method, calls, on_lost=on_lost):
+            yield from verdicts
 
     # ------------------------------------------------------------ the API
 
@@ -464,7 +302,7 @@ class RayExecutor(Executor):
             "verify_math",
             _check_pairs(pairs),
             self.math_chunk,
-            (settings,),
+            settings,
             lambda reason: MathVerdict(MathStatus.ERROR, None, reason),
         )
 
@@ -481,21 +319,13 @@ class RayExecutor(Executor):
             "verify_code",
             _check_items(items),
             self.code_chunk,
-            (options,),
+            options,
             lambda reason: CodeVerdict(CodeStatus.SANDBOX_ERROR, (), 0, reason),
         )
 
     def close(self) -> None:
-        slots, self._slots = self._slots, []
-        # Let each actor close its sandboxes (docker containers) before it is killed.
-        closing = [s.actor.close.remote() for s in slots if s.ready]
-        if closing:
-            self._ray.wait(closing, num_returns=len(closing), timeout=30)
-        for slot in slots:
-            try:
-                self._ray.kill(slot.actor, no_restart=True)
-            except Exception:  # already gone
-                pass
+        # Each actor closes its sandboxes (docker containers) before it is killed.
+        self._actors.close("close")
 
 
 def make_executor(

@@ -127,7 +127,7 @@ def test_killed_generator_actor_mid_generate(ray_generator):
     expected = ray_generator.generate(prompts, **kwargs)  # uninterrupted: the reference
     shard_s = time.monotonic() - tick
     stats = ray_generator.stats
-    lost, retried = stats.lost_workers, stats.retried_shards
+    lost, retried = stats.lost_workers, stats.retried_chunks
     victim = ray_generator.worker_info()[1]
 
     result: dict = {}
@@ -140,7 +140,7 @@ def test_killed_generator_actor_mid_generate(ray_generator):
     thread.join(timeout=120)
     assert not thread.is_alive(), "generate() hung after its worker was killed"
 
-    assert stats.lost_workers == lost + 1 and stats.retried_shards == retried + 1
+    assert stats.lost_workers == lost + 1 and stats.retried_chunks == retried + 1
     assert result["out"] == expected  # every completion once, in order, from the same seeds
     assert [len(c) for c in result["out"]] == [16] * 4
     replacement = ray_generator.worker_info()[1]

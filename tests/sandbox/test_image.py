@@ -27,7 +27,7 @@ def test_image_is_current_and_labelled(docker_client, docker_box):
 def test_build_image_skips_when_current(docker_client, docker_box):
     start = time.monotonic()
     out = subprocess.run(
-        [sys.executable, "-m", "restem.sandbox.cli", "build-image"],
+        [sys.executable, "-m", "restem", "sandbox", "build-image"],
         capture_output=True,
         text=True,
         check=False,
