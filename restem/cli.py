@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _group(commands, name: str, help: str, dest: str, metavar: str):
+    """A subcommand with subcommands of its own (`restem verify math`)."""
+    parser = commands.add_parser(name, help=help)
+    return parser.add_subparsers(dest=dest, metavar=metavar, required=True)
+
+
 def _add_io_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="input JSONL file ('-' for stdin)")
     parser.add_argument("--output", required=True, help="output JSONL file ('-' for stdout)")
@@ -92,8 +98,9 @@ def _add_io_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_verify(commands) -> None:
-    verify = commands.add_parser("verify", help="verify answers (JSONL in, JSONL out)")
-    kinds = verify.add_subparsers(dest="verify_kind", metavar="KIND", required=True)
+    kinds = _group(
+        commands, "verify", "verify answers (JSONL in, JSONL out)", "verify_kind", "KIND"
+    )
 
     math = kinds.add_parser(
         "math",
@@ -177,8 +184,9 @@ def _add_bench(commands) -> None:
     # The bench modules import only the standard library at module level: `restem --help` stays fast.
     from restem.benchmarks import code_bench, executor_bench, math_bench
 
-    bench = commands.add_parser("bench", help="benchmark verifiers against their peers")
-    kinds = bench.add_subparsers(dest="bench_kind", metavar="KIND", required=True)
+    kinds = _group(
+        commands, "bench", "benchmark verifiers against their peers", "bench_kind", "KIND"
+    )
     for name, module, summary in (
         ("math", math_bench, "MATH answers: restem vs Math-Verify vs an is_equiv baseline"),
         ("code", code_bench, "code with tests: restem's sandboxes vs docker run vs unsandboxed"),
@@ -195,8 +203,7 @@ def _add_bench(commands) -> None:
 
 
 def _add_sandbox(commands) -> None:
-    sandbox = commands.add_parser("sandbox", help="manage the code sandbox")
-    actions = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
+    actions = _group(commands, "sandbox", "manage the code sandbox", "sandbox_command", "ACTION")
     build = actions.add_parser(
         "build-image",
         help="build the docker sandbox image (offline by default); skipped when current",
