@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 __all__ = ["CodeStatus", "CodeVerdict", "MathStatus", "MathVerdict", "TestResult"]
 
@@ -22,21 +23,31 @@ class MathStatus(StrEnum):
     ERROR = "error"  # the verifier itself failed (a worker died, a bug): not the model's fault
 
 
-@dataclass(frozen=True, slots=True)
-class MathVerdict:
-    status: MathStatus
-    extracted: str | None = None  # the answer string that was judged
-    reason: str = ""
+class _Reward:
+    """``correct`` and ``reward`` from a verdict's status, the same rule for every kind."""
+
+    __slots__ = ()
+    _CORRECT: ClassVar[StrEnum]
+    _UNUSABLE: ClassVar[StrEnum]  # the gold / problem itself is unusable: reward None
 
     @property
     def correct(self) -> bool:
-        return self.status is MathStatus.CORRECT
+        return self.status is self._CORRECT
 
     @property
     def reward(self) -> float | None:
-        if self.status is MathStatus.INVALID_GOLD:
+        if self.status is self._UNUSABLE:
             return None
         return 1.0 if self.correct else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MathVerdict(_Reward):
+    status: MathStatus
+    extracted: str | None = None  # the answer string that was judged
+    reason: str = ""
+    _CORRECT: ClassVar[MathStatus] = MathStatus.CORRECT
+    _UNUSABLE: ClassVar[MathStatus] = MathStatus.INVALID_GOLD
 
     def to_dict(self) -> dict:
         return {
@@ -87,7 +98,7 @@ class TestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class CodeVerdict:
+class CodeVerdict(_Reward):
     """A program judged against a problem's tests.
 
     `tests` holds the tests that ran, in order (by default the run stops at the first failure);
@@ -98,22 +109,14 @@ class CodeVerdict:
     tests: tuple[TestResult, ...] = ()
     total_tests: int = 0
     reason: str = ""
-
-    @property
-    def correct(self) -> bool:
-        return self.status is CodeStatus.PASSED
+    _CORRECT: ClassVar[CodeStatus] = CodeStatus.PASSED
+    _UNUSABLE: ClassVar[CodeStatus] = CodeStatus.INVALID_PROBLEM
 
     @property
     def pass_fraction(self) -> float:
         if not self.total_tests:
             return 0.0
         return sum(t.passed for t in self.tests) / self.total_tests
-
-    @property
-    def reward(self) -> float | None:
-        if self.status is CodeStatus.INVALID_PROBLEM:
-            return None
-        return 1.0 if self.correct else 0.0
 
     def to_dict(self) -> dict:
         return {
