@@ -2,12 +2,19 @@
 
 Priority, first match wins:
 1. every ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces matched); the last one is "the" answer,
-   the others are kept so the caller can reject hedged responses;
-2. "The final answer is X." / "the answer is X" sentences (the last one);
-3. a ``$...$`` / ``\\(...\\)`` / ``\\[...\\]`` math span that ends the response;
-4. a short one-line response with none of the above is itself the answer.
+   the others are kept so the caller can reject hedged responses; a closing "Final Answer: the
+   final answer is X" sentence written after the last box outranks the boxes;
+2. "The final answer is X." / "the answer is X" / "Final Answer: The largest $n$ is 34." sentences
+   (the last one; in a prose sentence the value after its last "is");
+3. a ``$...$`` / ``\\(...\\)`` / ``\\[...\\]`` math span that ends the response, or is followed
+   only by "is the answer"-like words;
+4. a short one-line response with none of the above is itself the answer;
+5. the last number of the final sentence, when that sentence concludes, does not hedge, and the
+   number is its only one or ends it ("Therefore, the probability is 2/3.").
 
-Everything here is a linear scan: it is safe on a 60 KB response in the caller's process.
+Text after a chat-template turn marker (``<|im_end|>``, ``<|im_start|>user`` ...) is not part of
+the response. Everything here is a linear scan: it is safe on a 60 KB response in the caller's
+process.
 """
 
 from __future__ import annotations
@@ -15,7 +22,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Extraction", "extract_answer", "find_boxed", "matching_brace"]
+__all__ = [
+    "Extraction",
+    "extract_answer",
+    "extract_gold",
+    "find_boxed",
+    "matching_brace",
+    "undouble_backslashes",
+]
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _MAX_BARE_CHARS = 200  # a longer box-free response is prose, not an answer
@@ -26,7 +40,7 @@ _BLANK = re.compile(r"\\h?phantom\{[^{}]*\}|\\[,;:! ]|\\q?quad|\\square|\\_|\s|~
 @dataclass(frozen=True, slots=True)
 class Extraction:
     answers: tuple[str, ...]  # candidate answers, last = final; empty when none was found
-    method: str  # "boxed", "sentence", "math_span", "bare", or "none"
+    method: str  # "boxed", "sentence", "math_span", "bare", "last_number" or "none"
     problem: str = ""  # why nothing was extracted (e.g. a truncated box)
     # The last boxes when only connectors separate them ("$x=\boxed{3}$ or $x=\boxed{5}$"):
     # together they may be one multi-part answer.
@@ -104,15 +118,102 @@ def find_boxed(text: str, spans: list[tuple[int, int]] | None = None) -> tuple[l
 
 
 _SENTENCE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=)\s*:?\s*", re.IGNORECASE)
-_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
-_SENTENCE_END = re.compile(r"\.(?=\s|$)(?<!\d\.)|\n|(?<=\$)\s*[,;]")
+# Only the strong form may outrank boxes written before it.
+_FINAL_SENTENCE = re.compile(r"final\s+answer\s*(?:is|:)", re.IGNORECASE)
+# Unescaped "$": "\$" is a dollar sign inside maths, not a delimiter.
+_MATH_SPAN = re.compile(
+    r"(?<!\\)\$\$((?:[^$\\]|\\.)+?)\$\$|(?<!\\)\$((?:[^$\\]|\\.)+?)\$"
+    r"|\\\((.+?)\\\)|\\\[(.+?)\\\]",
+    re.DOTALL,
+)
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|(?<=\$)\s*[,;]")
+# Chat-template turn markers: whatever a model writes after one is not its answer.
+_TURN_MARKER = re.compile(
+    r"<\|(?:im_end|im_start|endoftext|eot_id|end_of_text|end|start_header_id|user|assistant)\|>"
+    r"|</s>"
+)
+# After the last math span, only words that point back at it: "$x \ge 5$ is the solution."
+_COMMIT_TAIL = re.compile(
+    r"\s*(?:(?:is|are|was|gives|as)\s+(?:the|our|my)\s+(?:final\s+)?"
+    r"(?:answer|solution|result|value)s?\b)?\s*[.!]?\s*",
+    re.IGNORECASE,
+)
+_COPULA = re.compile(r"\s(?:is|are|was|equals|=)\s", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.,/])-?\d+(?:[.,]\d+)*(?:\s*/\s*\d+)?%?")
+_WORD = re.compile(r"[A-Za-z']+")
+# A final sentence with one of these does not commit to one number.
+_HEDGES = frozenset(
+    [
+        "or",
+        "either",
+        "maybe",
+        "perhaps",
+        "possibly",
+        "probably",
+        "might",
+        "could",
+        "unsure",
+        "guess",
+        "between",
+        "approximately",
+        "around",
+        "about",
+        "roughly",
+        "nearly",
+        "almost",
+        "estimate",
+        "estimated",
+    ]
+)
+_NEGATIONS = frozenset(
+    ["not", "no", "never", "nor", "except", "than", "without", "isn't", "aren't", "wasn't"]
+)
+_CONCLUDES = re.compile(
+    r"\b(?:therefore|thus|hence|so|finally|in conclusion|in total|altogether|overall"
+    r"|the answer|the result|the final)\b",
+    re.IGNORECASE,
+)
+_BOILERPLATE = re.compile(
+    r"^\s*(?:i hope (?:it|this) is correct|hope (?:it|this) helps|thank you|thanks)\b[^.!?\n]*[.!?]?\s*$",
+    re.IGNORECASE,
+)
+_MAX_NUMBER_SENTENCE = 300
 
 
 _CONNECTOR = re.compile(
     r"(?:\s|\$|\\[()\[\]]|[,;&.]|\\\\|\\quad|\\[,;: ]|\b(?:and|or)\b"
-    r"|\\text\{\s*(?:and|or|,)?\s*\}|[a-zA-Z](?:_\{?\w+\}?)?\s*=)*",
+    r"|\\text\{\s*(?:(?:and|or|for|parts?|\([a-d]\)|[,;])\s*){0,6}\}"
+    r"|[a-zA-Z](?:_\{?\w+\}?)?\s*=)*",
     re.IGNORECASE,
 )
+# Between two gold boxes, these end the first box's part: the later box is the conclusion.
+_GOLD_BREAK = re.compile(
+    r"\.(?:\s|$)|\n|\b(?:finally|then|thus|hence|therefore|so|next|answer|gives?|get|check|wait)\b",
+    re.IGNORECASE,
+)
+_MAX_GOLD_GAP = 80
+_SPAN_JOIN = re.compile(r"\s*,?\s*(?:and\s*)?")
+
+
+def undouble_backslashes(text: str) -> str:
+    """``\\\\frac{1}{2}`` -> ``\\frac{1}{2}`` when every command is written with two backslashes.
+
+    Text escaped twice (JSON inside a string literal) doubles every backslash. Real LaTeX never
+    writes every command after a line break, so the rule only fires when no command has a single
+    backslash. Linear.
+    """
+    if "\\\\" not in text or not re.search(r"\\\\[a-zA-Z]", text):
+        return text
+    if re.search(r"(?<!\\)\\[a-zA-Z]", text):
+        return text
+    return text.replace("\\\\", "\\")
+
+
+def _cut_at_turn_marker(text: str) -> str:
+    for m in _TURN_MARKER.finditer(text):
+        if text[: m.start()].strip():
+            return text[: m.start()]
+    return text
 
 
 def _final_group(text: str, spans: list[tuple[int, int]], answers: list[str]) -> tuple[str, ...]:
@@ -132,40 +233,163 @@ def _first_math_span(text: str) -> str | None:
     return next(g for g in m.groups() if g is not None)
 
 
-def _from_sentence(text: str) -> str | None:
+def _value_of_sentence(answer: str) -> str:
+    """The value a prose answer sentence states: "The largest $n$ is 34" -> "34"."""
+    if not re.search(r"[A-Za-z]{3,}", _MATH_SPAN.sub(" ", answer)):
+        return answer  # already a bare value ("$\frac{3}{4}$", "12,000,023")
+    tail = None
+    outside = _MATH_SPAN.sub(lambda m: " " * len(m.group(0)), answer)
+    copulas = list(_COPULA.finditer(outside))
+    if copulas:
+        tail = answer[copulas[-1].end() :].strip()
+    if tail:
+        span = _first_math_span(tail)
+        if span is not None and tail.startswith(("$", "\\(", "\\[")):
+            return span.strip()
+        return tail
+    number = _committed_number(answer, needs_conclusion=False)
+    return number if number is not None else answer
+
+
+def _from_sentence(text: str) -> tuple[str, int] | None:
+    """The answer of the last "answer is" sentence, and where that sentence starts."""
     matches = list(_SENTENCE.finditer(text))
     if not matches:
         return None
     rest = text[matches[-1].end() :].lstrip("*_ ")
+    rest = rest.lstrip('"').removeprefix('\\"').lstrip()
     span = _first_math_span(rest[:500])
     if span is not None and rest.lstrip().startswith(("$", "\\(", "\\[")):
-        return span.strip()
+        several = _spans_sentence(rest[:500])
+        return (several or span.strip()), matches[-1].start()
     end = _SENTENCE_END.search(rest)
     answer = (rest[: end.start()] if end else rest).strip().strip("*_").strip()
     if span is not None and not answer:
-        return span.strip()
+        return span.strip(), matches[-1].start()
     if answer.startswith(("$", "\\(", "\\[")) and span is not None:
-        return span.strip()
-    return answer or None
+        return span.strip(), matches[-1].start()
+    if not answer:
+        return None
+    return _value_of_sentence(answer), matches[-1].start()
+
+
+def _spans_sentence(text: str) -> str | None:
+    """ "$12$ and $13$. I hope..." -> "12 and 13": a sentence of several spans and connectors."""
+    spans = []
+    position = 0
+    for m in _MATH_SPAN.finditer(text):
+        between = text[position : m.start()]
+        if spans and not _SPAN_JOIN.fullmatch(between):
+            break
+        if not spans and between.strip():
+            return None
+        spans.append(next(g for g in m.groups() if g is not None).strip())
+        position = m.end()
+    if len(spans) < 2:
+        return None
+    return " and ".join(spans)
 
 
 def _from_trailing_math(text: str) -> str | None:
-    stripped = text.rstrip().rstrip(".").rstrip()
-    if not stripped.endswith(("$", "\\)", "\\]")):
+    stripped = text.rstrip()
+    spans = list(_MATH_SPAN.finditer(stripped[-20_000:]))
+    if not spans:
         return None
-    spans = list(_MATH_SPAN.finditer(stripped))
-    if not spans or spans[-1].end() != len(stripped):
+    last = spans[-1]
+    if not _COMMIT_TAIL.fullmatch(stripped[-20_000:][last.end() :]):
         return None
-    return next(g for g in spans[-1].groups() if g is not None).strip()
+    return next(g for g in last.groups() if g is not None).strip()
+
+
+def _sentences(text: str) -> list[str]:
+    # a display ("$$...$$", "\\[...\\]") ends a sentence too
+    return [s for s in re.split(r"(?<=[.!?])\s+|(?<=\$\$)\s+|(?<=\\\])\s*|\n+", text) if s.strip()]
+
+
+def _committed_number(sentence: str, needs_conclusion: bool) -> str | None:
+    """The one number a sentence commits to, or None when it hedges or states several."""
+    if len(sentence) > _MAX_NUMBER_SENTENCE or re.search(r"\$|\\[(\[]|\\boxed|\?", sentence):
+        return None
+    words = [w.lower() for w in _WORD.findall(sentence)]
+    if any(w in _HEDGES for w in words):
+        return None
+    if needs_conclusion and not _CONCLUDES.search(sentence):
+        return None
+    numbers = list(_NUMBER.finditer(sentence))
+    if not numbers:
+        return None
+    last = numbers[-1]
+    before = _WORD.findall(sentence[: last.start()])
+    if before and before[-1].lower() in _NEGATIONS:
+        return None
+    after = sentence[last.end() :]
+    ends_sentence = len(_WORD.findall(after)) <= 3 and not re.search(r"\d", after)
+    if len(numbers) > 1 and not ends_sentence:
+        return None
+    return last.group(0).replace(" ", "")
+
+
+def _from_last_number(text: str) -> str | None:
+    """The last number of the final sentence, with guards (see ``_committed_number``)."""
+    tail = text[-4000:]
+    sentences = _sentences(tail)
+    while sentences and _BOILERPLATE.match(sentences[-1]):
+        sentences.pop()
+    if not sentences:
+        return None
+    short = len(sentences) == 1 and "\n" not in text.strip()
+    return _committed_number(sentences[-1].strip(), needs_conclusion=not short)
+
+
+def _gold_group(text: str, spans: list[tuple[int, int]], answers: list[str]) -> tuple[str, ...]:
+    group = [answers[-1]]
+    for k in range(len(spans) - 1, 0, -1):
+        between = text[spans[k - 1][1] : spans[k][0]]
+        if len(between) > _MAX_GOLD_GAP or _GOLD_BREAK.search(between):
+            break
+        if len(_WORD.findall(re.sub(r"\\[a-zA-Z]+", " ", between))) > 2:
+            break  # prose between the boxes: the last box concludes
+        group.append(answers[k - 1])
+    return tuple(reversed(group))
+
+
+def extract_gold(gold: str) -> str | None:
+    """The answer a reference answer states; None when its final box is never closed.
+
+    A gold is often text too: ``$...$``, a sentence, a whole solution. Several boxes in a row
+    ("\\boxed{1} and \\boxed{-2}") are one multi-part answer; a box after a sentence break or a
+    "finally" is the conclusion of a solution and stands alone.
+    """
+    spans: list[tuple[int, int]] = []
+    boxes, truncated = find_boxed(gold, spans)
+    if truncated:
+        return None
+    kept = [(b.strip(), span) for b, span in zip(boxes, spans) if _BLANK.sub("", b)]
+    if kept:
+        group = _gold_group(gold, [span for _, span in kept], [b for b, _ in kept])
+        return ", ".join(group)
+    stripped = gold.strip()
+    # Only a sentence or a whole solution needs extracting; a short gold is the answer itself,
+    # even when written in several spans ("$1$ and $2$").
+    if not (_SENTENCE.search(stripped) or "\n" in stripped or len(stripped) > 200):
+        return gold
+    extraction = extract_answer(gold)
+    if extraction.method in ("sentence", "math_span", "last_number") and extraction.final:
+        return extraction.final
+    return gold
 
 
 def extract_answer(response: str) -> Extraction:
+    response = _cut_at_turn_marker(response)
     spans: list[tuple[int, int]] = []
     boxed, truncated = find_boxed(response, spans)
     if truncated:
         return Extraction((), "none", "the final \\boxed{ is never closed (truncated response)")
     kept = [(b.strip(), span) for b, span in zip(boxed, spans) if _BLANK.sub("", b)]
     if kept:
+        closing = _closing_sentence(response, kept[-1][1][1])
+        if closing:
+            return Extraction((closing,), "sentence")
         answers = [b for b, _ in kept]
         group = _final_group(response, [span for _, span in kept], answers)
         return Extraction(tuple(answers), "boxed", final_group=group if len(group) > 1 else ())
@@ -174,15 +398,37 @@ def extract_answer(response: str) -> Extraction:
 
     sentence = _from_sentence(response)
     if sentence:
-        return Extraction((sentence,), "sentence")
+        return Extraction((sentence[0],), "sentence")
 
     trailing = _from_trailing_math(response)
     if trailing:
         return Extraction((trailing,), "math_span")
 
     bare = response.strip()
-    if bare and "\n" not in bare and (len(bare) <= _MAX_BARE_CHARS or not re.search(r"\s", bare)):
+    one_line = bare and "\n" not in bare
+    if one_line and (len(bare) <= _MAX_BARE_CHARS or not re.search(r"\s", bare)):
+        if len(_WORD.findall(bare)) >= 4 and not re.search(r"[\\{}^_=]", bare):
+            # a short prose sentence, not a bare answer
+            number = _from_last_number(bare)
+            if number is not None:
+                return Extraction((number,), "last_number")
         return Extraction((bare,), "bare")
     if not bare:
         return Extraction((), "none", "the response is empty")
+    number = _from_last_number(response)
+    if number is not None:
+        return Extraction((number,), "last_number")
     return Extraction((), "none", "no \\boxed{}, 'answer is' sentence or final math span found")
+
+
+def _closing_sentence(text: str, after: int) -> str | None:
+    """A "Final Answer: the final answer is X" sentence written after the last box."""
+    tail = text[after:]
+    if not _FINAL_SENTENCE.search(tail):
+        return None
+    found = _from_sentence(tail)
+    if found is None:
+        return None
+    answer, start = found
+    # the last "answer is" of the tail must itself be the strong form
+    return answer if _FINAL_SENTENCE.match(tail, start) else None
