@@ -163,9 +163,11 @@ class Service:
         if not raw:
             raise HTTPError(400, "empty body: expected a JSON object")
         try:
-            return json.loads(raw)
+            text = raw.decode("utf-8")  # JSON over HTTP is UTF-8 (RFC 8259); no guessing
         except UnicodeDecodeError as exc:
             raise HTTPError(400, f"body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+        try:
+            return json.loads(text)
         except json.JSONDecodeError as exc:
             raise HTTPError(
                 400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import socket
 import sys
 
@@ -87,6 +88,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _drained(signum, frame) -> None:
+    """The signal uvicorn raises again after it has drained: already handled."""
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -145,10 +150,16 @@ def main(args: argparse.Namespace) -> int:
         server_header=False,
     )
     server = Server(config)
+    # uvicorn drains on SIGTERM / SIGINT, then raises the signal again under the handlers it
+    # found. Found the default ones, the process would die there, before atexit closes the
+    # worker pools; found these, main returns and the interpreter exits normally.
+    previous = {sig: signal.signal(sig, _drained) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not server.started:
         print("restem serve: the server did not start (see the error above)", file=sys.stderr)
         return 1
