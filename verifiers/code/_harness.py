@@ -1,18 +1,23 @@
-"""The program that runs INSIDE the sandbox: one solution against one test, then a report.
+"""The program that runs INSIDE the sandbox: the solution, then (call / assert modes) one request.
 
 This file is never imported by restem; `execute.py` sends its text to the sandbox with a call to
-`_main(config)` appended. The solution runs in this same process, so nothing written here is
-trusted for more than it can be:
+`_main(config)` appended. The program text is the same for every test of one program (the config
+holds the solution, the mode and, for MBPP, the setup code); what a test asks travels on stdin:
 
-* stdio mode: the solution's stdout is the answer; the host compares it.
-* call mode: the returned value is encoded as JSON of exact builtin types (a subclass with an
-  `__eq__` that always returns True is refused) and compared by the host, which alone knows the
-  expected value.
-* assert mode: a test of the form `assert EXPR == LITERAL` is sent without its literal: EXPR's
-  value comes back and the host compares. Other tests run here, with every comparison operand and
-  every assert condition required to be plain builtin data and the builtins restored to their
-  state before the solution ran; the "pass" report carries a secret read from stdin before the
-  solution starts, so a solution that exits early or prints a fake report fails.
+* stdio mode: stdin is the test's input, untouched; the solution's stdout is the answer and the
+  host compares it.
+* call mode (APPS call-based): stdin is a report mark line, then the JSON argument list. The
+  returned value is encoded as JSON of exact builtin types (a subclass with an `__eq__` that
+  always returns True is refused) and compared by the host, which alone knows the expected value.
+* assert mode: stdin is a mark line, then one request: `value` (the EXPR of a test
+  `assert EXPR == LITERAL`, evaluated here without its literal; the host compares), `call` (one
+  call of one of the solution's functions with plain-data arguments, for a test judged in the
+  host's trusted test process: the value and the arguments' state after the call come back) or
+  `describe` (what some names of the solution are: callable, or their plain value).
+
+Nothing here decides a pass: a report only carries a value, which the host judges. The mark only
+separates the report from what the solution prints; a solution that prints a report of its own
+gains nothing a `return` would not give it.
 """
 
 import builtins
@@ -43,8 +48,15 @@ def _main(config_text):
         exec(code, {"__name__": "__main__", "__builtins__": builtins})
         return
 
-    # Everything the report needs is captured before the solution can patch modules.
-    mark = sys.stdin.readline().strip().encode()
+    # The request, and everything the report needs, is taken before the solution runs.
+    mark = sys.stdin.buffer.readline().strip()
+    request = json.loads(sys.stdin.buffer.read() or b"null")
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    except OSError:
+        pass
     write, dumps, exit_now = os.write, json.dumps, os._exit
     exact_type, builtin_type = type, type
     pristine = dict(builtins.__dict__)
@@ -53,7 +65,7 @@ def _main(config_text):
     # Standard-library containers count as the dict / list they hold (MBPP returns Counters);
     # their content is read through the builtin dict and list types, never their own methods.
     dict_types = (dict, collections.Counter, collections.defaultdict, collections.OrderedDict)
-    deque, dict_items, to_dict, to_list = collections.deque, dict.items, dict, list
+    deque, dict_items, to_list = collections.deque, dict.items, list
 
     def report(kind, payload=None):
         data = b"\n" + mark + b" " + kind
@@ -64,13 +76,13 @@ def _main(config_text):
             data = data[write(1, data) :]
         exit_now(0)
 
-    def describe(exc):
-        name = exact_type(exc).__name__ if exact_type(exc) in builtin_types else "exception"
+    def describe_exc(exc):
+        name = exact_type(exc).__name__ if exact_type(exc) in builtin_types else "Exception"
         try:
             text = str(exc)
         except BaseException:
             text = ""
-        return (name + ": " + text)[:300] if text else name
+        return [name, text[:300]]
 
     def encode(x, depth=0):
         t = exact_type(x)
@@ -98,18 +110,14 @@ def _main(config_text):
             return {"__complex__": [x.real, x.imag]}
         raise _NotPlain("a value of a non-builtin type" if t not in builtin_types else t.__name__)
 
-    def plain(x):
-        if exact_type(x) is builtin_type and x in builtin_types:
-            return x  # `type(result) == int` compares builtin type objects
-        encode(x)
-        if any(exact_type(x) is d for d in dict_types[1:]):
-            return to_dict(dict_items(x))
-        return to_list(x) if exact_type(x) is deque else x
-
-    def truth(x):
-        encode(x)
-        if not x:
-            raise AssertionError("assertion failed")
+    def report_value(value, extra=None):
+        try:
+            payload = {"value": encode(value)}
+            if extra is not None:
+                payload.update(extra())
+        except _NotPlain as exc:
+            report(b"not_plain", str(exc))
+        report(b"value", payload)
 
     code = _compile(config["solution"])
     if isinstance(code, str):
@@ -124,55 +132,88 @@ def _main(config_text):
     try:
         exec(code, namespace)
     except BaseException as exc:
-        report(b"error", "while defining the solution: " + describe(exc))
+        report(b"define_error", "while defining the solution: " + ": ".join(describe_exc(exc)))
 
     if mode == "call":
         target = _resolve(namespace, config["fn_name"], config["solution_class"])
         if target is None:
-            report(b"error", "the program defines no " + config["fn_name"])
+            report(b"define_error", "the program defines no " + config["fn_name"])
         try:
-            result = target(*config["args"])
+            result = target(*request)
         except BaseException as exc:
-            report(b"error", describe(exc))
-        try:
-            report(b"value", encode(result))
-        except _NotPlain as exc:
-            report(b"not_plain", str(exc))
+            report(b"error", describe_exc(exc))
+        report_value(result)
 
-    # assert mode: the tests see the solution's names, but never its shadows of builtins.
+    op = request["op"]
+    if op == "describe":
+        kinds = {}
+        for name in request["names"]:
+            if name not in namespace or (name in pristine and namespace[name] is pristine[name]):
+                continue
+            value = namespace[name]
+            if callable(value):
+                kinds[name] = "callable"
+            else:
+                try:
+                    kinds[name] = {"value": encode(value)}
+                except _NotPlain:
+                    kinds[name] = "other"
+        report(b"value", {"value": kinds})
+    if op == "call":
+        target = namespace.get(request["fn"])
+        if not callable(target):
+            report(b"define_error", "the program defines no function " + request["fn"])
+        args = _decode(request["args"])
+        kwargs = {k: _decode(v) for k, v in request["kwargs"].items()}
+        try:
+            result = target(*args, **kwargs)
+        except BaseException as exc:
+            report(b"error", describe_exc(exc))
+        # The arguments' state after the call: a test may check an in-place change.
+        report_value(
+            result,
+            lambda: {
+                "args": [encode(a) for a in args],
+                "kwargs": {k: encode(v) for k, v in kwargs.items()},
+            },
+        )
+
+    # op == "value": the EXPR of `assert EXPR == LITERAL`, with the solution's names but never
+    # its shadows of builtins; the host compares it with the literal.
     entry = config["fn_name"]
     tests_ns = {k: v for k, v in namespace.items() if k not in pristine or k == entry}
-    tests_ns.update(
-        __builtins__=dict(pristine),
-        __name__="restem_tests",
-        __restem_plain__=plain,
-        __restem_truth__=truth,
-    )
+    tests_ns.update(__builtins__=dict(pristine), __name__="restem_tests")
     try:
         if config["setup"]:
             exec(compile(config["setup"], "<setup>", "exec"), tests_ns)
-        if config["kind"] == "value":
-            result = eval(compile(config["code"], "<test>", "eval"), tests_ns)
-        else:
-            exec(compile(config["code"], "<test>", "exec"), tests_ns)
-            result = None
-    except AssertionError as exc:
-        report(b"fail", describe(exc))
-    except _NotPlain as exc:
-        report(b"not_plain", str(exc))
+        result = eval(compile(request["code"], "<test>", "eval"), tests_ns)
     except BaseException as exc:
-        report(b"error", describe(exc))
-    if (
-        tests_ns.get("__restem_truth__") is not truth
-        or tests_ns.get("__restem_plain__") is not plain
-    ):
-        report(b"error", "the test's guards were replaced")
-    if config["kind"] == "value":
-        try:
-            report(b"value", encode(result))
-        except _NotPlain as exc:
-            report(b"not_plain", str(exc))
-    report(b"pass")
+        report(b"error", describe_exc(exc))
+    report_value(result)
+
+
+def _decode(obj, depth=0):
+    """The tagged JSON of `restem.verifiers.code.values` back into builtin values."""
+    if depth > 200:
+        raise ValueError("nested too deeply")
+    if isinstance(obj, list):
+        return [_decode(x, depth + 1) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    ((tag, body),) = obj.items()
+    if tag == "__tuple__":
+        return tuple(_decode(x, depth + 1) for x in body)
+    if tag == "__set__":
+        return {_decode(x, depth + 1) for x in body}
+    if tag == "__frozenset__":
+        return frozenset(_decode(x, depth + 1) for x in body)
+    if tag == "__bytes__":
+        return bytes.fromhex(body)
+    if tag == "__complex__":
+        return complex(body[0], body[1])
+    if tag == "__dict__":
+        return {_decode(k, depth + 1): _decode(v, depth + 1) for k, v in body}
+    raise ValueError("unknown tag " + tag)
 
 
 def _compile(source):

@@ -1,9 +1,11 @@
 """One test of one program: the sandbox program to run, and the judgment of what came back.
 
-The program sent to the sandbox is `_harness.py` plus its configuration: the solution text, the
-mode, and for this test the stdin (stdio), the argument list (call), or the test code (assert).
-Expected outputs and values never enter the sandbox, except inside assert tests that are not of
-the plain `assert EXPR == LITERAL` form (HumanEval's `check`), where they must.
+The program sent to the sandbox is `_harness.py` plus its configuration (the solution text, the
+mode, MBPP's setup code): the same text for every test of one program, so a sandbox can load it
+once and run all the tests (`Sandbox.run_many`). Each test's data goes on stdin: the input
+(stdio), a report mark and the argument list (call), or a mark and the EXPR of `assert EXPR ==
+LITERAL` (assert). Expected outputs and values never enter the sandbox. Assert tests of any other
+form (HumanEval's `check`) run in a trusted process on the host (`restem.verifiers.code.proxy`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from restem.verifiers.code.problems import Mode, Problem
 from restem.verifiers.code.values import ValueFormatError, decode, loads
 from restem.verifiers.verdict import CodeStatus
 
-__all__ = ["Prepared", "apps_wrap", "judge_run", "prepare_test"]
+__all__ = [
+    "Prepared",
+    "apps_wrap",
+    "harness_program",
+    "is_check_test",
+    "judge_run",
+    "prepare_test",
+    "read_report",
+    "request_stdin",
+]
 
 _COMPILE_ERROR = "restem-harness: compile error: "
 
@@ -40,42 +51,13 @@ class Prepared:
     mark: str  # the report prefix (call and assert modes)
     expected: Any
     # "stdout"; "call" (a returned value, compared by `compare_value`); "assert_value" (the EXPR of
-    # `assert EXPR == LITERAL`, compared here with `==`); "check" (the test asserts inside)
+    # `assert EXPR == LITERAL`, compared here with `==`); "check" (judged by `proxy`, not here)
     kind: str
-
-
-class _Guard(ast.NodeTransformer):
-    """Asserts and comparisons of a test that must run inside the sandbox get plain-data guards:
-    `assert E` -> `__restem_truth__(E)`, every comparison operand and every call of the entry
-    point -> `__restem_plain__(...)`, so no object of the program's own class reaches them."""
-
-    def __init__(self, entry_points: frozenset[str]):
-        self.entry_points = entry_points
-
-    @staticmethod
-    def _wrap(name: str, node: ast.expr) -> ast.expr:
-        return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=[node], keywords=[])
-
-    def visit_Assert(self, node: ast.Assert) -> ast.stmt:
-        self.generic_visit(node)
-        return ast.Expr(value=self._wrap("__restem_truth__", node.test))
-
-    def visit_Compare(self, node: ast.Compare) -> ast.expr:
-        self.generic_visit(node)
-        node.left = self._wrap("__restem_plain__", node.left)
-        node.comparators = [self._wrap("__restem_plain__", c) for c in node.comparators]
-        return node
-
-    def visit_Call(self, node: ast.Call) -> ast.expr:
-        self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id in self.entry_points:
-            return self._wrap("__restem_plain__", node)
-        return node
 
 
 @functools.lru_cache(maxsize=4096)
 def _assert_test(code: str, entry: str) -> tuple[str, str, Any]:
-    """("value", EXPR, literal) for `assert EXPR == LITERAL`, else ("check", guarded code, None)."""
+    """("value", EXPR, literal) for `assert EXPR == LITERAL`, else ("check", code, None)."""
     tree = ast.parse(code)
     if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assert) and not tree.body[0].msg:
         test = tree.body[0].test
@@ -86,8 +68,7 @@ def _assert_test(code: str, entry: str) -> tuple[str, str, Any]:
                 except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                     continue
                 return "value", ast.unparse(expr), literal
-    guarded = _Guard(frozenset({entry, "candidate"})).visit(tree)
-    return "check", ast.unparse(ast.fix_missing_locations(guarded)), None
+    return "check", code, None
 
 
 # What APPS's testing_util.py puts before every program (less numpy, which the sandbox lacks).
@@ -121,33 +102,64 @@ def apps_wrap(solution: str) -> str:
     return _APPS_IMPORTS + "\n".join(out) + "\ncode()\n"
 
 
-def prepare_test(
-    problem: Problem, solution: str, index: int, comparison: Comparison = Comparison.STRICT
-) -> Prepared:
-    """The sandbox program and stdin for test `index` of `problem`. Under `apps_compat` a
+def harness_program(
+    problem: Problem, solution: str, comparison: Comparison = Comparison.STRICT
+) -> str:
+    """The sandbox program for every test of `problem`: the harness, the solution and the mode.
+    What differs between tests goes on stdin (`prepare_test`). Under `apps_compat` a
     standard-input program runs wrapped as APPS runs it (`apps_wrap`)."""
-    test = problem.tests[index]
     config: dict[str, Any] = {"mode": problem.mode.value, "solution": solution}
-    mark = ""
     if problem.mode is Mode.STDIO:
         if Comparison(comparison) is Comparison.APPS_COMPAT:
             config["solution"] = apps_wrap(solution)
-        stdin, kind, expected = test.input, "stdout", test.expected
     else:
-        mark = "restem-report-" + secrets.token_hex(16)
-        stdin = mark + "\n"
         config["fn_name"] = problem.fn_name
         if problem.mode is Mode.CALL:
-            config.update(args=test.input, solution_class=problem.uses_solution_class)
-            kind, expected = "call", test.expected
+            config["solution_class"] = problem.uses_solution_class
         else:
-            inner, code, expected = _assert_test(test.input, problem.fn_name or "")
-            config.update(kind=inner, code=code, setup=problem.setup_code)
-            kind = "assert_value" if inner == "value" else "check"
+            config["setup"] = problem.setup_code
     # The config travels as a JSON string literal: nothing in it is ever code to the harness.
-    text = json.dumps(config, default=_json_default)
-    program = f"{_harness_source()}\n\n_main({text!r})\n"
-    return Prepared(program, stdin, mark, expected, kind)
+    text = json.dumps(config)
+    return f"{_harness_source()}\n\n_main({text!r})\n"
+
+
+def request_stdin(request: Any) -> tuple[str, str]:
+    """(stdin, mark) for a call / assert mode request: a fresh report mark, then the request."""
+    mark = "restem-report-" + secrets.token_hex(16)
+    return f"{mark}\n{json.dumps(request, default=_json_default)}\n", mark
+
+
+def is_check_test(problem: Problem, index: int) -> bool:
+    """Does test `index` run in the trusted test process (`restem.verifiers.code.proxy`), not
+    as one sandbox run? (assert tests that are not `assert EXPR == LITERAL`)"""
+    if problem.mode is not Mode.ASSERT:
+        return False
+    return _assert_test(problem.tests[index].input, problem.fn_name or "")[0] == "check"
+
+
+def prepare_test(
+    problem: Problem,
+    solution: str,
+    index: int,
+    comparison: Comparison = Comparison.STRICT,
+    program: str | None = None,
+) -> Prepared:
+    """The sandbox program and stdin for test `index` of `problem` (`program`: the
+    `harness_program`, when the caller has it already). A "check" test is not run this way: its
+    `Prepared` only names it (see `is_check_test`)."""
+    test = problem.tests[index]
+    if program is None:
+        program = harness_program(problem, solution, comparison)
+    if problem.mode is Mode.STDIO:
+        return Prepared(program, test.input, "", test.expected, "stdout")
+    if problem.mode is Mode.CALL:
+        stdin, mark = request_stdin(test.input)
+        return Prepared(program, stdin, mark, test.expected, "call")
+    inner, code, expected = _assert_test(test.input, problem.fn_name or "")
+    if inner == "check":
+        return Prepared(program, "", "", None, "check")
+    stdin, mark = request_stdin({"op": "value", "code": code})
+    return Prepared(program, stdin, mark, expected, "assert_value")
 
 
 def _json_default(value: Any) -> Any:
@@ -173,6 +185,8 @@ def judge_run(
         return CodeStatus.MEMORY, run.reason or "memory limit"
     if run.status is Status.OUTPUT_LIMIT:
         return CodeStatus.WRONG_ANSWER, "printed more than the output limit"
+    if prepared.kind == "check":
+        raise ValueError("a check test is judged by restem.verifiers.code.proxy, not judge_run")
     if prepared.kind == "stdout":
         if run.status is not Status.OK:
             if _COMPILE_ERROR in run.stderr:
@@ -184,43 +198,69 @@ def judge_run(
     return _judge_report(prepared, run, comparison)
 
 
-def _judge_report(prepared: Prepared, run: Any, comparison: Comparison) -> tuple[CodeStatus, str]:
-    prefix = prepared.mark + " "
+def read_report(mark: str, run: Any, raw: bool = False) -> tuple[str, Any]:
+    """The harness's report in a run's stdout: (kind, payload). Kinds: "value" (payload: the
+    decoded {"value": ..., ...} object), "error" ([exception type, message]), "define_error",
+    "compile_error", "not_plain" (text), and "none" / "malformed" (text) when there is no usable
+    report: several reports, a forged encoding, or an exit before the report. With `raw`, a
+    value report's payload is checked but returned in its tagged JSON form."""
+    prefix = mark + " "
     reports = [line[len(prefix) :] for line in run.stdout.split("\n") if line.startswith(prefix)]
     if not reports:
         why = _last_line(run.stderr) or "exit status " + str(run.exit_code)
-        return CodeStatus.RUNTIME_ERROR, f"exited before the test reported ({why})"
+        return "none", f"exited before the test reported ({why})"
     if len(reports) > 1:
-        return CodeStatus.RUNTIME_ERROR, "more than one report"
+        return "malformed", "more than one report"
     kind, _, payload = reports[0].partition(" ")
     try:
         detail = loads(payload) if payload else None
     except (ValueError, RecursionError):
-        return CodeStatus.RUNTIME_ERROR, "malformed report"
-    if kind == "pass" and prepared.kind == "check":
-        return CodeStatus.PASSED, "all asserts hold"
-    if kind == "compile_error":
-        return CodeStatus.COMPILE_ERROR, str(detail)
+        return "malformed", "malformed report"
+    if kind == "value":
+        try:
+            if not isinstance(detail, dict) or "value" not in detail:
+                raise ValueFormatError("no value")
+            decoded = {"value": decode(detail["value"])}
+            if "args" in detail:  # a proxy call's arguments after the call, and keywords
+                decoded["args"] = [decode(a) for a in detail["args"]]
+                decoded["kwargs"] = {str(k): decode(v) for k, v in detail["kwargs"].items()}
+            return "value", detail if raw else decoded
+        except (ValueFormatError, TypeError, KeyError, AttributeError) as exc:
+            return "malformed", f"malformed value: {exc}"
     if kind == "error":
-        status = (
-            CodeStatus.MEMORY if str(detail).startswith("MemoryError") else CodeStatus.RUNTIME_ERROR
-        )
-        return status, str(detail)
-    if kind == "fail":
-        return CodeStatus.WRONG_ANSWER, f"assertion failed ({detail})"
+        if not (
+            isinstance(detail, list)
+            and len(detail) == 2
+            and all(isinstance(x, str) for x in detail)
+        ):
+            return "malformed", "malformed report"
+        return "error", detail
+    if kind in ("define_error", "compile_error", "not_plain"):
+        return kind, str(detail)
+    return "malformed", f"unexpected report {kind[:40]!r}"
+
+
+def _judge_report(prepared: Prepared, run: Any, comparison: Comparison) -> tuple[CodeStatus, str]:
+    kind, detail = read_report(prepared.mark, run)
+    if kind in ("none", "malformed"):
+        return CodeStatus.RUNTIME_ERROR, detail
+    if kind == "compile_error":
+        return CodeStatus.COMPILE_ERROR, detail
+    if kind == "define_error":
+        status = CodeStatus.MEMORY if "MemoryError" in detail else CodeStatus.RUNTIME_ERROR
+        return status, detail
+    if kind == "error":
+        name, message = detail
+        status = CodeStatus.MEMORY if name == "MemoryError" else CodeStatus.RUNTIME_ERROR
+        return status, (f"{name}: {message}" if message else name)[:300]
     if kind == "not_plain":
         return CodeStatus.WRONG_ANSWER, f"returned something that is not plain data ({detail})"
-    if kind == "value" and prepared.kind in ("call", "assert_value"):
-        try:
-            got = decode(detail)
-        except ValueFormatError as exc:
-            return CodeStatus.RUNTIME_ERROR, f"malformed value: {exc}"
-        if prepared.kind == "call":
-            equal, reason = compare_value(got, prepared.expected, comparison)
-        else:
-            equal, reason = _assert_equal(got, prepared.expected)
-        return (CodeStatus.PASSED if equal else CodeStatus.WRONG_ANSWER), reason
-    return CodeStatus.RUNTIME_ERROR, f"unexpected report {kind!r}"
+    got = detail["value"]
+    if prepared.kind == "call":
+        equal, reason = compare_value(got, prepared.expected, comparison)
+    else:
+        equal, reason = _assert_equal(got, prepared.expected)
+    return (CodeStatus.PASSED if equal else CodeStatus.WRONG_ANSWER), reason
 
 
 def _assert_equal(got: Any, literal: Any) -> tuple[bool, str]:

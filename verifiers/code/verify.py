@@ -1,9 +1,13 @@
 """`verify_code` and its batch forms: a program against a problem's tests, in a sandbox.
 
-Each test is one sandbox run (a fresh process: no state leaks from one test to the next, and a
-crash or hang costs only that test). Tests of one program run in order and, by default, stop at
-the first failure; the batch forms keep `workers` programs in flight at once, so every worker
-stays busy across problems.
+All tests of one program go to the sandbox as one `Sandbox.run_many` request: the program text is
+the same for every test and each test's data is its stdin, so a backend can load the program once
+and still run every test in a process of its own (no state leaks from one test to the next, and
+a crash or hang costs only that test). Tests run in order and, by default, stop at the first
+failure (the request is closed, so the remaining tests never run). Assert tests that are not
+`assert EXPR == LITERAL` run in a trusted host process whose calls of the program go to the
+sandbox (`restem.verifiers.code.proxy`). The batch forms keep `workers` programs in flight at
+once, so every worker stays busy across problems.
 
 Time limits and machine load
 ----------------------------
@@ -23,15 +27,22 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from restem.verifiers.code.execute import judge_run, prepare_test
+from restem.verifiers.code.execute import (
+    Prepared,
+    harness_program,
+    is_check_test,
+    judge_run,
+    prepare_test,
+)
 from restem.verifiers.code.judge import Comparison
 from restem.verifiers.code.problems import Problem, ProblemError, as_problem
+from restem.verifiers.code.proxy import judge_check
 from restem.verifiers.verdict import CodeStatus, CodeVerdict, TestResult
 
 if TYPE_CHECKING:
@@ -135,6 +146,13 @@ class _QuietGate:
                 self._cond.notify_all()
 
 
+class _Budget:
+    """CPU seconds spent on one program so far."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+
 class _Verifier:
     def __init__(
         self,
@@ -142,11 +160,13 @@ class _Verifier:
         limits: CodeLimits,
         all_tests: bool,
         comparison: Comparison,
+        batch_tests: bool = True,
     ) -> None:
         self.sandbox = sandbox
         self.limits = limits
         self.all_tests = all_tests
         self.comparison = Comparison(comparison)
+        self.batch_tests = batch_tests
         self.gate = _QuietGate()
 
     def verify(self, problem: Any, program: str) -> CodeVerdict:
@@ -157,10 +177,15 @@ class _Verifier:
         except (ProblemError, OSError, UnicodeDecodeError) as exc:
             return CodeVerdict(CodeStatus.INVALID_PROBLEM, reason=str(exc))
         total = len(problem.tests)
+        try:
+            harness = harness_program(problem, program, self.comparison)
+        except (TypeError, ValueError) as exc:
+            return CodeVerdict(CodeStatus.INVALID_PROBLEM, reason=str(exc))
         results: list[TestResult] = []
-        spent = 0.0
-        for index in range(total):
-            if spent >= self.limits.total_s:
+        budget = _Budget()
+        index = 0
+        while index < total:
+            if budget.spent >= self.limits.total_s:
                 results.append(
                     TestResult(
                         index,
@@ -169,42 +194,133 @@ class _Verifier:
                     )
                 )
                 break
-            result, cost = self._run_test(problem, program, index)
-            spent += cost
-            results.append(result)
-            if result.status is CodeStatus.INVALID_PROBLEM:
-                return CodeVerdict(CodeStatus.INVALID_PROBLEM, tuple(results), total, result.reason)
-            if not result.passed and (
-                not self.all_tests or result.status is CodeStatus.COMPILE_ERROR
-            ):
+            if is_check_test(problem, index):
+                batch = [self._check_test(problem, harness, index, budget)]
+            else:
+                batch = self._run_tests(problem, program, harness, index, budget)
+            stop = False
+            for result in batch:
+                results.append(result)
+                if result.status is CodeStatus.INVALID_PROBLEM:
+                    return CodeVerdict(
+                        CodeStatus.INVALID_PROBLEM, tuple(results), total, result.reason
+                    )
+                if not result.passed and (
+                    not self.all_tests or result.status is CodeStatus.COMPILE_ERROR
+                ):
+                    stop = True
+                    break
+            if stop:
                 break
+            index = results[-1].index + 1
         return _verdict(tuple(results), total)
 
-    def _run_test(self, problem: Problem, program: str, index: int) -> tuple[TestResult, float]:
-        try:
-            prepared = prepare_test(problem, program, index, self.comparison)
-        except (TypeError, ValueError, SyntaxError, RecursionError, MemoryError) as exc:
-            return TestResult(index, CodeStatus.INVALID_PROBLEM, reason=f"test {index}: {exc}"), 0
-        limits = self.limits.run_limits(prepared.expected)
-        with self.gate.shared():
-            run = self.sandbox.run(prepared.program, prepared.stdin, limits)
-        status, reason = judge_run(prepared, run, self.comparison)
-        retried = False
-        if status is CodeStatus.TIMEOUT and self._starved(run, limits):
-            first = run
-            with self.gate.quiet():
-                run = self.sandbox.run(prepared.program, prepared.stdin, limits)
-            status, reason = judge_run(prepared, run, self.comparison)
-            retried = True
-            if status is CodeStatus.TIMEOUT:
-                reason = (
-                    f"{reason}; also on a quiet re-run (first run: {first.wall_s:.1f} s wall, "
-                    f"{first.cpu_s or 0:.1f} s CPU; load average {_load()})"
+    def _stream(self, program: str, stdins: Sequence[str], limits: Limits) -> Iterator[RunResult]:
+        """The runs of one program on `stdins`, in order: one `run_many` request, or (for the
+        benchmark's comparison) one `run` per input. Closing it stops the remaining runs."""
+        if self.batch_tests:
+            with self.gate.shared():
+                yield from self.sandbox.run_many(program, stdins, limits)
+        else:
+            for stdin in stdins:
+                with self.gate.shared():
+                    run = self.sandbox.run(program, stdin, limits)
+                yield run
+
+    def _run_tests(
+        self, problem: Problem, solution: str, harness: str, first: int, budget: _Budget
+    ) -> list[TestResult]:
+        """Tests from `first` up to the next check test (or the end), as one request; stops at
+        a failure unless all_tests, at the total limit, and before a starved timeout's re-run."""
+        prepared: list[tuple[int, Prepared]] = []
+        for index in range(first, len(problem.tests)):
+            if is_check_test(problem, index):
+                break
+            try:
+                prepared.append(
+                    (index, prepare_test(problem, solution, index, self.comparison, harness))
                 )
-            else:
-                reason = f"{reason} (on a quiet re-run: the first run timed out under load)"
-        cost = run.cpu_s if run.cpu_s is not None else run.wall_s
-        return TestResult(index, status, run.wall_s, reason, retried), cost
+            except (TypeError, ValueError, SyntaxError, RecursionError, MemoryError) as exc:
+                if not prepared:
+                    reason = f"test {index}: {exc}"
+                    return [TestResult(index, CodeStatus.INVALID_PROBLEM, reason=reason)]
+                break
+        expected = [p.expected for _, p in prepared if isinstance(p.expected, str)]
+        limits = self.limits.run_limits(max(expected, key=len, default=None))
+        results: list[TestResult] = []
+        starved: tuple[int, Prepared, RunResult] | None = None
+        stream = self._stream(harness, [p.stdin for _, p in prepared], limits)
+        try:
+            for (index, test), run in zip(prepared, stream):
+                status, reason = judge_run(test, run, self.comparison)
+                if status is CodeStatus.TIMEOUT and self._starved(run, limits):
+                    starved = (index, test, run)
+                    break
+                budget.spent += run.cpu_s if run.cpu_s is not None else run.wall_s
+                results.append(TestResult(index, status, run.wall_s, reason))
+                failed = status is not CodeStatus.PASSED
+                if (failed and (not self.all_tests or status is CodeStatus.COMPILE_ERROR)) or (
+                    budget.spent >= self.limits.total_s
+                ):
+                    break
+        finally:
+            stream.close()
+        if starved is not None:
+            results.append(self._rerun(*starved, limits, budget))
+        return results
+
+    def _rerun(
+        self, index: int, test: Prepared, first: RunResult, limits: Limits, budget: _Budget
+    ) -> TestResult:
+        """A test the wall clock killed with CPU allowance left: once more, alone."""
+        run = self._quiet_run(test.program, test.stdin, limits)
+        status, reason = judge_run(test, run, self.comparison)
+        if status is CodeStatus.TIMEOUT:
+            reason = (
+                f"{reason}; also on a quiet re-run (first run: {first.wall_s:.1f} s wall, "
+                f"{first.cpu_s or 0:.1f} s CPU; load average {_load()})"
+            )
+        else:
+            reason = f"{reason} (on a quiet re-run: the first run timed out under load)"
+        budget.spent += run.cpu_s if run.cpu_s is not None else run.wall_s
+        return TestResult(index, status, run.wall_s, reason, True)
+
+    def _quiet_run(self, program: str, stdin: str, limits: Limits) -> RunResult:
+        with self.gate.quiet():
+            return self.sandbox.run(program, stdin, limits)
+
+    def _check_test(
+        self, problem: Problem, harness: str, index: int, budget: _Budget
+    ) -> TestResult:
+        """An assert test run in the trusted test process, its calls in the sandbox."""
+        from restem.sandbox import Status
+
+        limits = self.limits.run_limits()
+
+        def run_many(program: str, stdins: Sequence[str]) -> Iterator[RunResult]:
+            return self._stream(program, stdins, limits)
+
+        def run_one(program: str, stdin: str) -> tuple[RunResult, bool]:
+            stream = self._stream(program, [stdin], limits)
+            try:
+                run = next(stream)
+            finally:
+                stream.close()
+            if run.status is Status.TIMEOUT and self._starved(run, limits):
+                return self._quiet_run(program, stdin, limits), True
+            return run, False
+
+        outcome = judge_check(
+            problem,
+            index,
+            harness,
+            run_many,
+            run_one,
+            cpu_budget_s=max(0.0, self.limits.total_s - budget.spent),
+            wall_s=limits.wall_s,
+        )
+        budget.spent += outcome.cpu_s
+        return TestResult(index, outcome.status, outcome.wall_s, outcome.reason, outcome.retried)
 
     def _starved(self, run: RunResult, limits: Limits) -> bool:
         """Killed by the wall clock with CPU allowance left: maybe load, so worth one re-run.
@@ -239,6 +355,7 @@ def verify_code(
     limits: CodeLimits | None = None,
     all_tests: bool = False,
     comparison: Comparison | str = Comparison.STRICT,
+    batch_tests: bool = True,
 ) -> CodeVerdict:
     """Judge `program` (Python source) against `problem`'s tests.
 
@@ -250,8 +367,9 @@ def verify_code(
     limits = limits or CodeLimits()
     if isinstance(backend, str) or backend is None:
         with open_sandbox(backend, 1, limits) as sandbox:
-            return _Verifier(sandbox, limits, all_tests, comparison).verify(problem, program)
-    return _Verifier(backend, limits, all_tests, comparison).verify(problem, program)
+            verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests)
+            return verifier.verify(problem, program)
+    return _Verifier(backend, limits, all_tests, comparison, batch_tests).verify(problem, program)
 
 
 def iter_verify_code(
@@ -262,9 +380,12 @@ def iter_verify_code(
     limits: CodeLimits | None = None,
     all_tests: bool = False,
     comparison: Comparison | str = Comparison.STRICT,
+    batch_tests: bool = True,
 ) -> Iterator[CodeVerdict]:
     """Verdicts for (problem, program) pairs, in input order, each as soon as it and those before
-    it are known. `workers` programs run at once (default: the sandbox's workers, else CPUs)."""
+    it are known. `workers` programs run at once (default: the sandbox's workers, else CPUs).
+    `batch_tests=False` sends each test as its own `run` instead of all of a program's tests as
+    one `run_many` request (the slower path, kept for the benchmark's comparison)."""
     limits = limits or CodeLimits()
     items = list(items)
     for _, program in items:
@@ -278,7 +399,7 @@ def iter_verify_code(
         sandbox = backend
         workers = workers or sandbox.workers
     try:
-        verifier = _Verifier(sandbox, limits, all_tests, comparison)
+        verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = [pool.submit(verifier.verify, problem, program) for problem, program in items]
             try:

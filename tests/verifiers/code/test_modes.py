@@ -4,6 +4,7 @@ assert-style (MBPP, HumanEval); statuses, per-test results, limits, batches."""
 from __future__ import annotations
 
 import pytest
+from restem.sandbox import Sandbox
 from restem.verifiers import CodeStatus, verify_code, verify_code_batch
 from restem.verifiers.code import CodeLimits, iter_verify_code
 
@@ -135,9 +136,9 @@ def test_a_wall_clock_timeout_is_rerun_once_alone_and_reported(box):
     assert verdict.tests[0].wall_s < 5
 
 
-class _StarvedOnce:
+class _StarvedOnce(Sandbox):
     """A real local sandbox whose first run gets a wall clock too short to finish: what a
-    loaded machine does to a correct program."""
+    loaded machine does to a correct program. (`run_many` is the base class's loop over `run`.)"""
 
     def __init__(self, box):
         self.box, self.workers, self.runs = box, 1, 0
@@ -197,3 +198,49 @@ def test_batch_keeps_order_and_mixes_problems(box):
         "passed",
         "wrong_answer",
     ]
+
+
+class _Counting(Sandbox):
+    """A real local sandbox that records every request it gets."""
+
+    def __init__(self, box):
+        self.box, self.workers, self.requests, self.runs = box, 1, [], 0
+
+    def run(self, program, stdin=b"", limits=None):
+        self.runs += 1
+        return self.box.run(program, stdin, limits)
+
+    def run_many(self, program, stdins, limits=None):
+        self.requests.append((program, list(stdins)))
+        return super().run_many(program, stdins, limits)
+
+
+FIVE_CALLS = {
+    "input_output": {"fn_name": "f", "inputs": [[n] for n in range(5)], "outputs": [0] * 5}
+}
+
+
+@pytest.mark.parametrize(
+    ("program", "all_tests", "runs"),
+    [
+        ("def f(x):\n    return 0", False, 5),  # all pass: all run
+        ("def f(x):\n    return x", False, 2),  # test 1 fails: the request is closed there
+        ("def f(x):\n    return x", True, 5),  # near miss: --all-tests runs every test
+    ],
+)
+def test_all_tests_of_a_program_are_one_request_with_one_program_text(
+    box, program, all_tests, runs
+):
+    counting = _Counting(box)
+    verify_code(FIVE_CALLS, program, backend=counting, all_tests=all_tests)
+    assert len(counting.requests) == 1 and counting.runs == runs
+    text, stdins = counting.requests[0]
+    assert len(stdins) == 5 and len(set(stdins)) == 5  # each test's data is its stdin
+    assert "[3]" not in text and all(f"[{n}]" in s for n, s in enumerate(stdins))
+
+
+def test_one_run_per_test_path_gives_the_same_verdicts(box):
+    for problem, program, status, fraction in CASES:
+        counting = _Counting(box)
+        verdict = verify_code(problem, program, backend=counting, batch_tests=False)
+        assert verdict.status.value == status and not counting.requests

@@ -1,0 +1,221 @@
+"""The trusted test process of an assert-style test (HumanEval's `check(candidate)`, MBPP asserts
+that are not `assert EXPR == LITERAL`). Run by `restem.verifiers.code.proxy` as a host subprocess:
+``python -I _checker.py``; never imported by restem.
+
+The test code comes from the dataset and runs here, in a process of its own that the solution
+cannot reach: it is made non-dumpable first (no ptrace, no /proc/PID/mem or fd access by the
+same uid), and the solution only ever runs in the sandbox. `candidate(...)` and the program's
+other functions are proxies: each call sends its plain-data arguments to the host, which runs the
+call in the sandbox and answers with the plain-data value (and the arguments' state after the
+call, copied back into them, for tests that check an in-place change). So the only thing the
+solution can send here is a value; printing, exiting or looping cannot make a pass.
+
+Protocol (one JSON object per line): the host sends the job first; then the test's calls go out
+as ``{"call": name, "args": [...], "kwargs": {...}}`` and each gets one answer ``{"value": v,
+"args": [...], "kwargs": {...}}``, ``{"raise": [type, message]}`` or ``{"abort": [status,
+reason]}``. The last line out is ``{"done": outcome, "reason": text}``.
+"""
+
+import builtins
+import ctypes
+import importlib
+import importlib.util
+import json
+import os
+import sys
+
+PR_SET_DUMPABLE = 4
+
+
+class _Abort(BaseException):
+    """The sandbox ended the call (timeout, memory, crash): the test stops here, uncatchable by
+    the test's own `except Exception`."""
+
+
+class _Unsupported(BaseException):
+    """The test uses the program in a way a proxy cannot carry (a callable argument, an attribute
+    of the candidate...)."""
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _encode(x, depth=0):
+    t = type(x)
+    if depth > 200:
+        raise _NotPlain("nested too deeply")
+    if x is None or t in (bool, int, float, str):
+        return x
+    if t is list:
+        return [_encode(v, depth + 1) for v in x]
+    if t is tuple:
+        return {"__tuple__": [_encode(v, depth + 1) for v in x]}
+    if t is set:
+        return {"__set__": [_encode(v, depth + 1) for v in x]}
+    if t is frozenset:
+        return {"__frozenset__": [_encode(v, depth + 1) for v in x]}
+    if isinstance(x, dict):
+        return {"__dict__": [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in x.items()]}
+    if t is bytes:
+        return {"__bytes__": x.hex()}
+    if t is complex:
+        return {"__complex__": [x.real, x.imag]}
+    raise _NotPlain(f"an argument of type {t.__name__}")
+
+
+def _copy_back(old, new):
+    """Make `old` equal to `new` in place where it is a mutable container (the solution changed
+    its copy of the argument)."""
+    if type(old) is list and type(new) is list:
+        if len(old) == len(new):
+            for i, (a, b) in enumerate(zip(old, new)):
+                if not _copy_back(a, b):
+                    old[i] = b
+        else:
+            old[:] = new
+        return True
+    if type(old) is dict and type(new) is dict:
+        old.clear()
+        old.update(new)
+        return True
+    if type(old) is set and type(new) is set:
+        old.clear()
+        old.update(new)
+        return True
+    return old == new and type(old) is type(new)
+
+
+class _Channel:
+    def __init__(self, reader, writer, decode):
+        self.reader, self.writer, self.decode = reader, writer, decode
+
+    def send(self, obj):
+        self.writer.write(json.dumps(obj) + "\n")
+        self.writer.flush()
+
+    def receive(self):
+        line = self.reader.readline()
+        if not line:
+            raise _Abort("the host closed the channel")
+        return self.decode(line)
+
+
+class _Proxy:
+    """Stands for one function of the program, which runs in the sandbox."""
+
+    def __init__(self, channel, name, decode):
+        self._channel, self._name, self._decode = channel, name, decode
+        self.__name__ = name
+
+    def __call__(self, *args, **kwargs):
+        try:
+            sent_args = [_encode(a) for a in args]
+            sent_kwargs = {str(k): _encode(v) for k, v in kwargs.items()}
+        except _NotPlain as exc:
+            raise _Unsupported(f"the test passes {exc} to {self._name}") from None
+        self._channel.send({"call": self._name, "args": sent_args, "kwargs": sent_kwargs})
+        answer = self._channel.receive()
+        if "abort" in answer:
+            raise _Abort(*answer["abort"])
+        if "raise" in answer:
+            name, message = answer["raise"]
+            kind = getattr(builtins, name, None)
+            if not (isinstance(kind, type) and issubclass(kind, Exception)):
+                kind = Exception
+            try:
+                error = kind(message)
+            except Exception:
+                error = Exception(message)
+            raise error
+        for old, new in zip(args, answer.get("args", [])):
+            _copy_back(old, self._decode(new))
+        for key, new in answer.get("kwargs", {}).items():
+            if key in kwargs:
+                _copy_back(kwargs[key], self._decode(new))
+        return self._decode(answer["value"])
+
+    def __getattr__(self, name):
+        raise _Unsupported(f"the test reads .{name} of the program's {self._name}")
+
+    def __repr__(self):
+        return f"<function {self._name}>"
+
+
+def main():
+    # No process of the same uid may attach to this one or read its memory or descriptors.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    # The protocol moves to private descriptors: what the test code prints goes nowhere.
+    reader = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    writer = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    values_path = sys.argv[1]
+    spec = importlib.util.spec_from_file_location("restem_values", values_path)
+    values = importlib.util.module_from_spec(spec)
+    sys.modules["restem_values"] = values  # its dataclasses look their module up
+    spec.loader.exec_module(values)
+
+    def decode(obj):
+        return values.decode(obj)
+
+    try:
+        # The program's integers arrive in full; this process's CPU limit bounds their cost.
+        sys.set_int_max_str_digits(0)
+    except AttributeError:
+        pass
+    channel = _Channel(reader, writer, json.loads)
+    job = channel.receive()
+    namespace = {"__name__": "restem_tests", "__builtins__": builtins}
+    outcome, reason = "pass", "all asserts hold"
+    try:
+        # Trusted helpers (HumanEval's prompt defines some the tests call): taken from the
+        # dataset's own text, never from the program, which could redefine them.
+        trusted = {}
+        if job["prompt"]:
+            try:
+                exec(compile(job["prompt"], "<prompt>", "exec"), trusted)
+            except Exception:
+                trusted = {}
+        for name in job["modules"]:
+            try:
+                namespace[name] = importlib.import_module(name)
+            except ImportError:
+                pass
+        for name, kind in job["names"].items():
+            if kind == "callable":
+                namespace[name] = _Proxy(channel, name, decode)
+            elif isinstance(kind, dict):
+                namespace[name] = decode(kind["value"])
+        for name, value in trusted.items():
+            if name != job["entry"] and not name.startswith("__") and callable(value):
+                namespace[name] = value
+        namespace[job["entry"]] = _Proxy(channel, job["entry"], decode)
+        namespace.setdefault("candidate", namespace[job["entry"]])
+        if job["setup"]:
+            exec(compile(job["setup"], "<setup>", "exec"), namespace)
+        exec(compile(job["code"], "<test>", "exec"), namespace)
+    except _Abort as exc:
+        outcome, reason = "abort", list(exc.args) if len(exc.args) == 2 else ["runtime_error", ""]
+    except _Unsupported as exc:
+        outcome, reason = "unsupported", str(exc)
+    except AssertionError as exc:
+        outcome, reason = "fail", _describe(exc)
+    except BaseException as exc:
+        outcome, reason = "error", _describe(exc)
+    channel.send({"done": outcome, "reason": reason})
+
+
+def _describe(exc):
+    text = str(exc)[:300]
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+"""Assert-style tests judged outside the solution's process (HumanEval's `check(candidate)`, MBPP
+asserts that are not `assert EXPR == LITERAL`).
+
+The test code is trusted (it comes from the dataset) and runs in a host subprocess of its own
+(`_checker.py`: non-dumpable, CPU and memory rlimits, its stdout discarded). The solution runs
+only in the sandbox. Each call the test makes of the program (`candidate(...)`, or another of its
+functions) is one sandbox request: the harness defines the solution afresh, calls the function
+with the plain-data arguments sent on stdin, and reports the plain-data value and the arguments'
+state after the call. The test process gets that value (and copies the arguments' new state into
+its own, for tests that check an in-place change), so a pass can only come from values.
+
+Why a call per request rather than one long-lived solution process: the sandbox API runs a
+program on a stdin and returns its output, with per-run limits, kill-everything cleanup and the
+fork-server fast path (`Sandbox.run_many`); a conversation would need a new, interactive channel
+into the sandbox. The calls whose arguments are literals in the test's source (most of them)
+are sent ahead of time as one `run_many` request; the others go one by one as the test reaches
+them. A solution defined afresh for each call cannot keep state between calls, as a fresh
+interpreter per test never could.
+
+What a proxy cannot carry (the test gets `invalid_problem`, reward None, with the reason): an
+argument that is not plain data (a callable, an object of a class of the test's own), reading
+an attribute of the program's function (`candidate.__name__`), or a test that needs an object
+of the program's own class (the value is not plain data, so such a test fails as
+`wrong_answer`, as a returned object always has).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import os
+import resource
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from restem.verifiers.code.execute import read_report, request_stdin
+from restem.verifiers.code.problems import Problem
+from restem.verifiers.code.values import loads
+from restem.verifiers.verdict import CodeStatus
+
+__all__ = ["CheckOutcome", "judge_check", "plan_check"]
+
+_CHECKER = str(Path(__file__).with_name("_checker.py"))
+_VALUES = str(Path(__file__).with_name("values.py"))
+_BUILTINS = frozenset(dir(builtins))
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
+_CHECKER_MEMORY = 2 << 30
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    status: CodeStatus
+    reason: str
+    cpu_s: float  # sandbox CPU seconds of the calls
+    wall_s: float
+    retried: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    code: str
+    setup: str
+    prompt: str
+    entry: str
+    modules: tuple[str, ...]  # standard-library modules the test names without importing
+    names: tuple[str, ...]  # other free names: looked up in the program (`describe`)
+    calls: tuple[tuple[str, str], ...]  # (key, request JSON) of the calls with literal args
+
+
+def _literal(node: ast.expr) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+def _key(fn: str, args: Any, kwargs: Any) -> str:
+    return json.dumps([fn, args, kwargs], sort_keys=True)
+
+
+def plan_check(problem: Problem, index: int) -> _Plan:
+    """What the test needs: the names to resolve and the calls to send ahead. Raises
+    SyntaxError / ValueError on test code that is not Python (an invalid problem)."""
+    from restem.verifiers.code import _checker
+
+    code = problem.tests[index].input
+    entry = problem.fn_name or ""
+    trees = [ast.parse(code), ast.parse(problem.setup_code or "")]
+    prompt_names: set[str] = set()
+    if problem.prompt:
+        try:
+            prompt_tree = ast.parse(problem.prompt)
+            prompt_names = {
+                n.name
+                for n in prompt_tree.body
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            }
+        except (SyntaxError, ValueError):
+            prompt_names = set()
+    loaded: list[str] = []
+    bound: set[str] = set()
+    calls: list[tuple[str, str]] = []
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Load):
+                    loaded.append(node.id)
+                else:
+                    bound.add(node.id)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.alias):
+                bound.add((node.asname or node.name).split(".")[0])
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in (entry, "candidate")
+                and all(not isinstance(a, ast.Starred) for a in node.args)
+                and all(k.arg is not None for k in node.keywords)
+            ):
+                values = [_literal(a) for a in node.args]
+                kw = {k.arg: _literal(k.value) for k in node.keywords}
+                if all(ok for ok, _ in values) and all(ok for ok, _ in kw.values()):
+                    try:
+                        args = [_checker._encode(v) for _, v in values]
+                        kwargs = {k: _checker._encode(v) for k, (_, v) in kw.items()}
+                    except _checker._NotPlain:
+                        continue
+                    request = {"op": "call", "fn": entry, "args": args, "kwargs": kwargs}
+                    calls.append((_key(entry, args, kwargs), json.dumps(request)))
+    skip = _BUILTINS | prompt_names | bound | {entry, "candidate"}
+    free = list(dict.fromkeys(n for n in loaded if n not in skip))
+    modules = tuple(n for n in free if n in _STDLIB)
+    names = tuple(n for n in free if n not in _STDLIB)
+    return _Plan(
+        code, problem.setup_code or "", problem.prompt or "", entry, modules, names, tuple(calls)
+    )
+
+
+def _answer(run: Any, mark: str) -> dict[str, Any]:
+    """The checker's answer to one call, from the sandbox run that made it."""
+    from restem.sandbox import Status
+
+    if run.status is not Status.OK and run.status is not Status.RUNTIME_ERROR:
+        status = {
+            Status.TIMEOUT: CodeStatus.TIMEOUT,
+            Status.MEMORY: CodeStatus.MEMORY,
+            Status.OUTPUT_LIMIT: CodeStatus.WRONG_ANSWER,
+        }.get(run.status, CodeStatus.SANDBOX_ERROR)
+        reason = run.reason or str(run.status)
+        if run.status is Status.OUTPUT_LIMIT:
+            reason = "printed more than the output limit"
+        return {"abort": [status.value, reason]}
+    kind, detail = read_report(mark, run, raw=True)
+    if kind == "value":
+        return {"value": detail["value"], "args": detail.get("args", []), **_kw(detail)}
+    if kind == "error":
+        if detail[0] == "MemoryError":
+            return {"abort": [CodeStatus.MEMORY.value, "MemoryError: " + detail[1]]}
+        return {"raise": detail}
+    if kind == "compile_error":
+        return {"abort": [CodeStatus.COMPILE_ERROR.value, detail]}
+    if kind == "not_plain":
+        return {
+            "abort": [
+                CodeStatus.WRONG_ANSWER.value,
+                f"returned something that is not plain data ({detail})",
+            ]
+        }
+    status = CodeStatus.MEMORY if "MemoryError" in str(detail) else CodeStatus.RUNTIME_ERROR
+    return {"abort": [status.value, str(detail)]}
+
+
+def _kw(detail: dict) -> dict:
+    return {"kwargs": detail["kwargs"]} if "kwargs" in detail else {}
+
+
+class _Lines:
+    """Lines from a pipe, each within a deadline."""
+
+    def __init__(self, stream: Any) -> None:
+        self.fd = stream.fileno()
+        self.buffer = b""
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.fd, selectors.EVENT_READ)
+
+    def read(self, timeout: float) -> bytes | None:
+        """One line (without its newline), b"" at end of stream, None on timeout."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.selector.select(left):
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return b""
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+def judge_check(
+    problem: Problem,
+    index: int,
+    program: str,
+    run_many: Callable[[str, Sequence[str]], Iterator[Any]],
+    run_one: Callable[[str, str], tuple[Any, bool]],
+    *,
+    cpu_budget_s: float,
+    wall_s: float,
+) -> CheckOutcome:
+    """Judge assert test `index` of `problem` with the test in a trusted host process and the
+    solution (`program`: the harness program of `execute.harness_program`) in the sandbox.
+    `run_many(program, stdins)` runs requests ahead of time; `run_one(program, stdin)` runs one
+    as the test reaches it and returns (result, retried)."""
+    start = time.monotonic()
+    try:
+        plan = plan_check(problem, index)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        return CheckOutcome(CodeStatus.INVALID_PROBLEM, f"test {index}: {exc}", 0.0, 0.0)
+    spent = 0.0
+    retried = False
+    memo: dict[str, list[dict[str, Any]]] = {}
+    names: dict[str, Any] = {}
+
+    # Ahead of time, in one request: what the free names are, and the literal calls.
+    requests: list[tuple[str | None, str, str]] = []  # (memo key or None for describe, stdin, mark)
+    if plan.names:
+        stdin, mark = request_stdin({"op": "describe", "names": list(plan.names)})
+        requests.append((None, stdin, mark))
+    for key, text in plan.calls:
+        stdin, mark = request_stdin(json.loads(text))
+        requests.append((key, stdin, mark))
+    if requests:
+        stream = run_many(program, [r[1] for r in requests])
+        try:
+            for (key, _, mark), run in zip(requests, stream):
+                spent += run.cpu_s if run.cpu_s is not None else run.wall_s
+                answer = _answer(run, mark)
+                if key is None:
+                    if "abort" in answer:
+                        status, reason = answer["abort"]
+                        return CheckOutcome(CodeStatus(status), reason, spent, _since(start))
+                    if "value" in answer and isinstance(answer["value"], dict):
+                        names = answer["value"]
+                    continue
+                if "abort" in answer:
+                    # The test may reach this call; it is run again then, when it does.
+                    break
+                memo.setdefault(key, []).append(answer)
+                if spent >= cpu_budget_s:
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+    job = {
+        "code": plan.code,
+        "setup": plan.setup,
+        "prompt": plan.prompt,
+        "entry": plan.entry,
+        "modules": list(plan.modules),
+        "names": {n: k for n, k in names.items() if isinstance(n, str)},
+    }
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", _CHECKER, _VALUES],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"},
+        )
+        lines = _Lines(proc.stdout)
+        try:
+            _limit(proc.pid, cpu_budget_s)
+            outcome = _converse(
+                proc, lines, job, memo, run_one, program, wall_s, cpu_budget_s, spent
+            )
+        finally:
+            lines.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        status, reason, spent, retried = outcome
+        if status is CodeStatus.SANDBOX_ERROR and not reason:
+            errors.seek(0)
+            tail = errors.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+            reason = "the test process failed" + (f": {tail[-1][:300]}" if tail else "")
+    return CheckOutcome(status, reason, spent, _since(start), retried)
+
+
+def _since(start: float) -> float:
+    return round(time.monotonic() - start, 4)
+
+
+def _limit(pid: int, cpu_s: float) -> None:
+    """The test code is trusted but may still be slow or greedy: bound it."""
+    try:
+        cpu = int(cpu_s) + 2
+        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.prlimit(pid, resource.RLIMIT_AS, (_CHECKER_MEMORY, _CHECKER_MEMORY))
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _converse(
+    proc: subprocess.Popen,
+    lines: _Lines,
+    job: dict[str, Any],
+    memo: dict[str, list[dict[str, Any]]],
+    run_one: Callable[[str, str], tuple[Any, bool]],
+    program: str,
+    wall_s: float,
+    cpu_budget_s: float,
+    spent: float,
+) -> tuple[CodeStatus, str, float, bool]:
+    retried = False
+
+    def send(obj: Any) -> bool:
+        try:
+            proc.stdin.write((json.dumps(obj) + "\n").encode())
+            proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    if not send(job):
+        return CodeStatus.SANDBOX_ERROR, "", spent, retried
+    while True:
+        line = lines.read(wall_s)
+        if line is None:
+            return CodeStatus.TIMEOUT, f"the test code ran past {wall_s:g} s", spent, retried
+        if not line:
+            return CodeStatus.SANDBOX_ERROR, "", spent, retried
+        try:
+            message = loads(line.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return (
+                CodeStatus.SANDBOX_ERROR,
+                "the test process sent a malformed line",
+                spent,
+                retried,
+            )
+        if "done" in message:
+            return _done(message, spent, retried)
+        fn, args, kwargs = message.get("call"), message.get("args"), message.get("kwargs")
+        key = _key(fn, args, kwargs)
+        if memo.get(key):
+            answer = memo[key].pop(0)
+        elif spent >= cpu_budget_s:
+            reason = f"the program's total limit of {cpu_budget_s:g} CPU s ran out"
+            answer = {"abort": [CodeStatus.TIMEOUT.value, reason]}
+        else:
+            stdin, mark = request_stdin({"op": "call", "fn": fn, "args": args, "kwargs": kwargs})
+            run, again = run_one(program, stdin)
+            retried = retried or again
+            spent += run.cpu_s if run.cpu_s is not None else run.wall_s
+            answer = _answer(run, mark)
+        if not send(answer):
+            return CodeStatus.SANDBOX_ERROR, "", spent, retried
+
+
+def _done(message: dict, spent: float, retried: bool) -> tuple[CodeStatus, str, float, bool]:
+    outcome, reason = message.get("done"), message.get("reason")
+    if outcome == "pass":
+        return CodeStatus.PASSED, "all asserts hold", spent, retried
+    if outcome == "fail":
+        return CodeStatus.WRONG_ANSWER, f"assertion failed ({reason})", spent, retried
+    if outcome == "error":
+        return CodeStatus.RUNTIME_ERROR, str(reason), spent, retried
+    if outcome == "unsupported":
+        why = f"this test cannot be judged outside the program's process: {reason}"
+        return CodeStatus.INVALID_PROBLEM, why, spent, retried
+    if outcome == "abort" and isinstance(reason, list) and len(reason) == 2:
+        try:
+            return CodeStatus(reason[0]), str(reason[1]), spent, retried
+        except ValueError:
+            pass
+    return CodeStatus.SANDBOX_ERROR, f"the test process ended with {outcome!r}", spent, retried
