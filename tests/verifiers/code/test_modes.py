@@ -242,5 +242,6 @@ def test_all_tests_of_a_program_are_one_request_with_one_program_text(
 def test_one_run_per_test_path_gives_the_same_verdicts(box):
     for problem, program, status, fraction in CASES:
         counting = _Counting(box)
-        verdict = verify_code(problem, program, backend=counting, batch_tests=False)
+        verdict = verify_code(problem, program, backend=counting, batch_tests=False, all_tests=True)
         assert verdict.status.value == status and not counting.requests
+        assert verdict.pass_fraction == pytest.approx(fraction)
