@@ -120,12 +120,8 @@ def find_boxed(text: str, spans: list[tuple[int, int]] | None = None) -> tuple[l
 _SENTENCE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=)\s*:?\s*", re.IGNORECASE)
 # Only the strong form may outrank boxes written before it.
 _FINAL_SENTENCE = re.compile(r"final\s+answer\s*(?:is|:)", re.IGNORECASE)
-# Unescaped "$": "\$" is a dollar sign inside maths, not a delimiter.
-_MATH_SPAN = re.compile(
-    r"(?<!\\)\$\$((?:[^$\\]|\\.)+?)\$\$|(?<!\\)\$((?:[^$\\]|\\.)+?)\$"
-    r"|\\\((.+?)\\\)|\\\[(.+?)\\\]",
-    re.DOTALL,
-)
+_SPAN_OPENER = re.compile(r"(?<!\\)\$\$?|\\\(|\\\[")
+_SPAN_CLOSER = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|\n|(?<=\$)\s*[,;]")
 # Chat-template turn markers: whatever a model writes after one is not its answer.
 _TURN_MARKER = re.compile(
@@ -226,19 +222,72 @@ def _final_group(text: str, spans: list[tuple[int, int]], answers: list[str]) ->
     return tuple(reversed(group))
 
 
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int
+    end: int
+    content: str
+
+
+def _find_closer(text: str, closer: str, start: int) -> int:
+    """Index of the next ``closer`` at or after ``start`` ("\\$" is a dollar sign, not one)."""
+    while True:
+        k = text.find(closer, start)
+        if k <= 0 or text[k - 1] != "\\" or closer[0] == "\\":
+            return k
+        start = k + 1
+
+
+def _math_spans(text: str) -> list[_Span]:
+    """``$...$``, ``$$...$$``, ``\\(...\\)`` and ``\\[...\\]`` spans in order. Linear: an opener
+    whose closer never comes means no later opener of that kind closes either."""
+    spans: list[_Span] = []
+    exhausted: set[str] = set()
+    i = 0
+    while True:
+        m = _SPAN_OPENER.search(text, i)
+        if m is None:
+            return spans
+        opener = m.group(0)
+        if opener in exhausted:
+            i = m.end()
+            continue
+        close = _find_closer(text, _SPAN_CLOSER[opener], m.end())
+        if close == -1:
+            exhausted.add(opener)
+            i = m.end()
+            continue
+        if close == m.end():  # "$$" read as an empty "$...$": try it as a display opener
+            i = m.end()
+            continue
+        end = close + len(_SPAN_CLOSER[opener])
+        spans.append(_Span(m.start(), end, text[m.end() : close]))
+        i = end
+
+
+def _without_spans(text: str, spans: list[_Span]) -> str:
+    out, position = [], 0
+    for span in spans:
+        out.append(text[position : span.start])
+        out.append(" " * (span.end - span.start))
+        position = span.end
+    out.append(text[position:])
+    return "".join(out)
+
+
 def _first_math_span(text: str) -> str | None:
-    m = _MATH_SPAN.search(text)
-    if m is None:
-        return None
-    return next(g for g in m.groups() if g is not None)
+    spans = _math_spans(text)
+    return spans[0].content if spans else None
 
 
 def _value_of_sentence(answer: str) -> str:
     """The value a prose answer sentence states: "The largest $n$ is 34" -> "34"."""
-    if not re.search(r"[A-Za-z]{3,}", _MATH_SPAN.sub(" ", answer)):
+    if len(answer) > 500:
+        return answer
+    outside = _without_spans(answer, _math_spans(answer))
+    if not re.search(r"[A-Za-z]{3,}", outside):
         return answer  # already a bare value ("$\frac{3}{4}$", "12,000,023")
     tail = None
-    outside = _MATH_SPAN.sub(lambda m: " " * len(m.group(0)), answer)
     copulas = list(_COPULA.finditer(outside))
     if copulas:
         tail = answer[copulas[-1].end() :].strip()
@@ -277,14 +326,14 @@ def _spans_sentence(text: str) -> str | None:
     """ "$12$ and $13$. I hope..." -> "12 and 13": a sentence of several spans and connectors."""
     spans = []
     position = 0
-    for m in _MATH_SPAN.finditer(text):
-        between = text[position : m.start()]
+    for m in _math_spans(text):
+        between = text[position : m.start]
         if spans and not _SPAN_JOIN.fullmatch(between):
             break
         if not spans and between.strip():
             return None
-        spans.append(next(g for g in m.groups() if g is not None).strip())
-        position = m.end()
+        spans.append(m.content.strip())
+        position = m.end
     if len(spans) < 2:
         return None
     return " and ".join(spans)
@@ -292,13 +341,10 @@ def _spans_sentence(text: str) -> str | None:
 
 def _from_trailing_math(text: str) -> str | None:
     stripped = text.rstrip()
-    spans = list(_MATH_SPAN.finditer(stripped[-20_000:]))
-    if not spans:
+    spans = _math_spans(stripped)
+    if not spans or not _COMMIT_TAIL.fullmatch(stripped, spans[-1].end):
         return None
-    last = spans[-1]
-    if not _COMMIT_TAIL.fullmatch(stripped[-20_000:][last.end() :]):
-        return None
-    return next(g for g in last.groups() if g is not None).strip()
+    return spans[-1].content.strip()
 
 
 def _sentences(text: str) -> list[str]:
@@ -430,5 +476,12 @@ def _closing_sentence(text: str, after: int) -> str | None:
     if found is None:
         return None
     answer, start = found
-    # the last "answer is" of the tail must itself be the strong form
-    return answer if _FINAL_SENTENCE.match(tail, start) else None
+    # The last "answer is" of the tail must itself be the strong form, stating a value
+    # ("the final answer is $28\\%$"), not a remark ("the final answer is positive, because").
+    strong = _FINAL_SENTENCE.match(tail, start)
+    if strong is None:
+        return None
+    rest = tail[strong.end() :].lstrip(' *_:"\\')
+    if not re.match(r"(?:\$|\(|\[|-?\d)", rest) and not rest.startswith(("\\(", "\\[")):
+        return None
+    return answer
