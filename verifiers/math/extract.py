@@ -161,6 +161,25 @@ _HEDGES = frozenset(
         "estimated",
     ]
 )
+# A closing remark with one of these takes back what came before it.
+_DOUBTS = frozenset(
+    [
+        "but",
+        "however",
+        "wrong",
+        "incorrect",
+        "impossible",
+        "contradiction",
+        "contradicts",
+        "wait",
+        "check",
+        "recheck",
+        "mistake",
+        "error",
+        "invalid",
+        "false",
+    ]
+)
 _NEGATIONS = frozenset(
     ["not", "no", "never", "nor", "except", "than", "without", "isn't", "aren't", "wasn't"]
 )
@@ -340,11 +359,31 @@ def _spans_sentence(text: str) -> str | None:
 
 
 def _from_trailing_math(text: str) -> str | None:
+    """The last math span, when nothing after it says anything new.
+
+    After an inline span only "is the answer"-like words may follow; after a display
+    (``$$...$$``, ``\\[...\\]``) a short closing remark with no number, no maths and no
+    hedge or negation ("which is what we wanted") may follow too.
+    """
     stripped = text.rstrip()
     spans = _math_spans(stripped)
-    if not spans or not _COMMIT_TAIL.fullmatch(stripped, spans[-1].end):
+    if not spans:
         return None
-    return spans[-1].content.strip()
+    last = spans[-1]
+    if _COMMIT_TAIL.fullmatch(stripped, last.end):
+        return last.content.strip()
+    display = stripped.startswith(("$$", "\\["), last.start)
+    tail = stripped[last.end :]
+    words = [w.lower() for w in _WORD.findall(tail)]
+    if (
+        display
+        and len(tail) <= 120
+        and len(words) <= 12
+        and not re.search(r"[\d\\$]", tail)
+        and not any(w in _HEDGES or w in _NEGATIONS or w in _DOUBTS for w in words)
+    ):
+        return last.content.strip()
+    return None
 
 
 def _sentences(text: str) -> list[str]:

@@ -14,7 +14,13 @@ from restem.verifiers.math.compare import ExactComparator, NeedSympy, canonical,
 from restem.verifiers.math.extract import extract_answer, extract_gold, undouble_backslashes
 from restem.verifiers.math.normalize import Normalized, braces_balanced, normalize_answer
 from restem.verifiers.math.parse import ParseError, parse_latex
-from restem.verifiers.math.structure import Shape, analyze, solutions, tuple_label_names
+from restem.verifiers.math.structure import (
+    Shape,
+    analyze,
+    evaluate_matrices,
+    solutions,
+    tuple_label_names,
+)
 from restem.verifiers.settings import MathSettings
 from restem.verifiers.verdict import MathStatus, MathVerdict
 
@@ -42,6 +48,8 @@ def _value(text: str) -> tuple[Normalized, tuple | None, tuple | None, str]:
         return norm, None, None, "text"
     try:
         tree = parse_latex(norm.latex)
+        if "\\begin" in norm.latex and "vmatrix" not in norm.latex.lower():
+            tree = evaluate_matrices(tree)
         return norm, tree, canonical(tree), ""
     except (ParseError, RecursionError) as exc:
         return norm, None, None, str(exc) or type(exc).__name__
@@ -154,6 +162,25 @@ def _as_equations(gold: Prepared, answer: Prepared, cmp) -> bool | None:
         eq = ("eq", tree[2][0], tree[2][1])
         return values_equal(one.value, eq, cmp)
     return None
+
+
+def _rightmost_side(answer: Prepared, gold: Prepared) -> Prepared:
+    """In a response without a box, "the sum is $a + b = 12$" states 12.
+
+    Only for an equation with a constant, nonzero right side ("x^2 - 4 = 0" states no value),
+    and only when the gold is not an equation itself.
+    """
+    if answer.value is None or answer.value[0] != "eq" or answer.tree is None:
+        return answer
+    if gold.value is not None and gold.value[0] == "eq":
+        return answer
+    tree = answer.tree
+    if tree[0] != "rel" or len(tree[2]) != 2:
+        return answer
+    rhs = tree[2][1]
+    if _free_symbols(rhs, set()) or rhs == ("num", "0"):
+        return answer
+    return Prepared(answer.norm, canonical(rhs), "", answer.shape, rhs, whole=answer.whole)
 
 
 def _is_variable(label: str) -> bool:
@@ -301,7 +328,10 @@ def judge(response: str, gold: str, settings: MathSettings, cmp=None) -> MathVer
             same = normalize_answer(candidate).latex == prepared_gold.norm.latex
             why = "answer too long to parse; compared as text"
         else:
-            same, why = answers_equal(prepared_gold, prepare_answer(candidate), cmp)
+            prepared = prepare_answer(candidate)
+            if extraction.method in ("sentence", "math_span"):
+                prepared = _rightmost_side(prepared, prepared_gold)
+            same, why = answers_equal(prepared_gold, prepared, cmp)
         if not same:
             if index == 0:
                 return MathVerdict(MathStatus.INCORRECT, final, why)

@@ -420,3 +420,50 @@ def solutions(items: tuple[tuple[str, str], ...]) -> list[list[tuple[str, str]]]
             groups.append([])
         groups[-1].append((label, value))
     return groups
+
+
+_MAX_MATRIX_ENTRIES = 100
+
+
+def evaluate_matrices(tree):
+    """``A + B``, ``A B``, ``2A`` of written-out matrices -> the resulting matrix (entries stay
+    expressions, compared as usual). Anything else is returned unchanged."""
+    kind = tree[0] if isinstance(tree, tuple) else None
+    if kind == "neg":
+        inner = evaluate_matrices(tree[1])
+        if inner[0] == "matrix":
+            return ("matrix", [[("neg", x) for x in row] for row in inner[1]])
+        return tree
+    if kind not in ("add", "sub", "mul"):
+        return tree
+    a, b = evaluate_matrices(tree[1]), evaluate_matrices(tree[2])
+    a_matrix, b_matrix = a[0] == "matrix", b[0] == "matrix"
+    if not (a_matrix or b_matrix):
+        return tree
+    if kind in ("add", "sub"):
+        if not (a_matrix and b_matrix) or _shape(a) != _shape(b):
+            return tree
+        return (
+            "matrix",
+            [[(kind, x, y) for x, y in zip(ra, rb)] for ra, rb in zip(a[1], b[1])],
+        )
+    if not (a_matrix and b_matrix):  # a scalar times a matrix
+        scalar, matrix = (b, a) if a_matrix else (a, b)
+        return ("matrix", [[("mul", scalar, x) for x in row] for row in matrix[1]])
+    (n, m), (m2, p) = _shape(a), _shape(b)
+    if m != m2 or n * p > _MAX_MATRIX_ENTRIES or m > 10:
+        return tree
+    rows = []
+    for i in range(n):
+        row = []
+        for j in range(p):
+            entry = ("mul", a[1][i][0], b[1][0][j])
+            for k in range(1, m):
+                entry = ("add", entry, ("mul", a[1][i][k], b[1][k][j]))
+            row.append(entry)
+        rows.append(row)
+    return ("matrix", rows)
+
+
+def _shape(matrix) -> tuple[int, int]:
+    return len(matrix[1]), len(matrix[1][0])
