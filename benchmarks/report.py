@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from restem.errors import RestemError
+
 __all__ = [
     "RESULTS_DIR",
     "DataError",
@@ -34,8 +36,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DATA_ENV = "RESTEM_DATA_DIR"
 
 
-class DataError(Exception):
+class DataError(RestemError, ValueError):
     """Bad benchmark input (a missing data file, a malformed row): the message says what to fix."""
+
+    exit_status = 2
 
 
 def data_file(explicit: str | os.PathLike | None, relative: str, option: str = "--data") -> Path:
