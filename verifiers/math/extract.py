@@ -407,10 +407,14 @@ def _committed_number(sentence: str, needs_conclusion: bool) -> str | None:
     before = _WORD.findall(sentence[: last.start()])
     if before and before[-1].lower() in _NEGATIONS:
         return None
-    after = sentence[last.end() :]
-    ends_sentence = len(_WORD.findall(after)) <= 3 and not re.search(r"\d", after)
-    if len(numbers) > 1 and not ends_sentence:
-        return None
+    if len(numbers) > 1:
+        # Several numbers: only the last one, ending the sentence ("... which is 1,000.99"),
+        # and not one of a list ("x = 5 and y = 3", "3, 4").
+        after = _WORD.findall(sentence[last.end() :])
+        between = sentence[numbers[-2].end() : last.start()]
+        listed = len(_WORD.findall(between)) <= 2 and re.search(r",|\band\b", between, re.I)
+        if len(after) > 1 or listed:
+            return None
     return last.group(0).replace(" ", "")
 
 
@@ -492,7 +496,7 @@ def extract_answer(response: str) -> Extraction:
     bare = response.strip()
     one_line = bare and "\n" not in bare
     if one_line and (len(bare) <= _MAX_BARE_CHARS or not re.search(r"\s", bare)):
-        if len(_WORD.findall(bare)) >= 4 and not re.search(r"[\\{}^_=]", bare):
+        if len(_WORD.findall(bare)) >= 4 and not re.search(r"[\\{}^_]", bare):
             # a short prose sentence, not a bare answer
             number = _from_last_number(bare)
             if number is not None:

@@ -122,7 +122,8 @@ def answers_equal(gold: Prepared, answer: Prepared, cmp) -> tuple[bool, str]:
     if equation is not None:
         return equation, "equal equations" if equation else "different equations"
     g, a = gold.norm, answer.norm
-    if g.latex == a.latex and g.latex:
+    bound = gold.shape.bound or answer.shape.bound  # the same text may bind other variables
+    if g.latex == a.latex and g.latex and not bound:
         return True, "identical after normalization"
     if g.choice:
         key = a.key.strip("()")
@@ -219,8 +220,12 @@ def _renamed(gold: Prepared, answer: Prepared) -> tuple[tuple, tuple]:
     if g_bound and a_bound:
         if len(g_bound) != len(a_bound):
             return gold.value, answer.value
-        mapping = dict(zip(a_bound, g_bound))
-        return gold.value, canonical(_rename(answer.tree, mapping))
+        # Both to the same fresh names, so "f(t) = x^2+1" (constant in t) is not "f(x) = x^2+1".
+        fresh = [f"_bound{k}" for k in range(len(g_bound))]
+        return (
+            canonical(_rename(gold.tree, dict(zip(g_bound, fresh)))),
+            canonical(_rename(answer.tree, dict(zip(a_bound, fresh)))),
+        )
     # One side is a bare expression in one variable: that variable is the other's bound one.
     bound, bare = (g_bound, answer) if g_bound else (a_bound, gold)
     free = _free_symbols(bare.tree, set())
