@@ -159,6 +159,13 @@ _HEDGES = frozenset(
         "almost",
         "estimate",
         "estimated",
+        "if",
+        "unless",
+        "suppose",
+        "assuming",
+        "think",
+        "believe",
+        "likely",
     ]
 )
 # A closing remark with one of these takes back what came before it.

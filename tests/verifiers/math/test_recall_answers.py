@@ -204,6 +204,8 @@ FREE_FORM = [
     ("7", "We compute 3 + 4 first.\nLet me now compute 5 + 7.", N),
     ("7", "We compute.\nTherefore, the count is maybe 7.", N),
     ("7", "We compute.\nTherefore, is the count 7?", N),
+    ("7", "We compute.\nSo if the pattern holds, the count is 7.", N),
+    ("7", "I think the count is 7.", X),
     # a closing "Final Answer" sentence outranks intermediate boxes, a remark does not
     (
         "10455",
