@@ -2,8 +2,9 @@
 
     restem verify math|code ...   JSONL in, JSONL out
     restem train ...              the ReST-EM loop
-    restem bench math|code|executor ...
+    restem bench math|code|executor|serve ...
     restem sandbox build-image
+    restem serve ...              the verifiers over HTTP
 
 This module imports the packages (lazily, inside each handler, so ``restem verify math`` never
 loads torch or docker); no package imports it. Errors restem raises on purpose (``RestemError``)
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_bench(commands)
     _add_sandbox(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -182,7 +184,7 @@ def _add_train(commands) -> None:
 
 def _add_bench(commands) -> None:
     # The bench modules import only the standard library at module level: `restem --help` stays fast.
-    from restem.benchmarks import code_bench, executor_bench, math_bench
+    from restem.benchmarks import code_bench, executor_bench, math_bench, serve_bench
 
     kinds = _group(
         commands, "bench", "benchmark verifiers against their peers", "bench_kind", "KIND"
@@ -191,6 +193,7 @@ def _add_bench(commands) -> None:
         ("math", math_bench, "MATH answers: restem vs Math-Verify vs an is_equiv baseline"),
         ("code", code_bench, "code with tests: restem's sandboxes vs docker run vs unsandboxed"),
         ("executor", executor_bench, "the local executor vs the Ray executor"),
+        ("serve", serve_bench, "restem serve under load on loopback vs the in-process API"),
     ):
         sub = kinds.add_parser(
             name,
@@ -215,6 +218,20 @@ def _add_sandbox(commands) -> None:
     build.add_argument("--tag", default=None, help="image tag (default restem-sandbox:latest)")
     build.add_argument("--force", action="store_true", help="rebuild even when current")
     build.set_defaults(handler=_build_image)
+
+
+def _add_serve(commands) -> None:
+    from restem.serve import cli as serve_cli
+
+    serve = commands.add_parser(
+        "serve",
+        help="the verifiers over HTTP (restem's endpoints, OpenRLHF's /get_reward, "
+        "SandboxFusion's /run_code)",
+        description=serve_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve_cli.add_arguments(serve)
+    serve.set_defaults(handler=serve_cli.main)
 
 
 # ---------------------------------------------------------------- verify: one runner, two kinds
