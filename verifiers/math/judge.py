@@ -62,6 +62,9 @@ def _prepare(text: str) -> Prepared:
         norm, tree, value, error = _value(text)
         return Prepared(norm, value, error, Shape(whole.latex), tree, whole=whole.latex)
     shape = analyze(whole.latex)
+    if whole.is_text and shape.text != whole.latex:
+        # "f(x) = x \text{ for all } x": words only in a condition or a label, not in the value
+        whole = Normalized(whole.latex, whole.key, False, balanced=whole.balanced)
     if shape.is_system:
         groups = solutions(shape.items)
         system = tuple(tuple((label, _value(v)[2]) for label, v in group) for group in groups)

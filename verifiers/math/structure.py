@@ -382,9 +382,26 @@ def _semicolon_tuples(text: str) -> str:
     return "".join(out)
 
 
+# A closing condition on the answer's variables: "f(x) = x for all x", "x = \\frac{\\pi}{4} + k\\pi,
+# k \\in \\mathbb{Z}". It qualifies the answer and is not part of its value.
+_CONDITION = re.compile(
+    r"(?:,\s*|\s+|\\quad\s*)(?:\\forall|for\s+(?:all|any|every|each)\b|where\b)"
+    r"|(?:,\s*|\s*\(\s*)[a-zA-Z]\s*\\in\s*\\mathbb\s*\{?\s*[ZNQ]\b",
+    re.IGNORECASE,
+)
+
+
+def drop_condition(text: str) -> str:
+    """``f(x) = x for all x`` -> ``f(x) = x``; the text unchanged when there is no condition."""
+    m = _CONDITION.search(text)
+    if m is None or not text[: m.start()].strip():
+        return text
+    return text[: m.start()].rstrip(" ,")
+
+
 def analyze(text: str) -> Shape:
     """The layout of a normalized answer; ``Shape(text)`` when it has no label or chain."""
-    text = _semicolon_tuples(text)
+    text = drop_condition(_semicolon_tuples(text))
     if "=" not in text and not any(c in text for c in "<>\\"):
         return Shape(text)
     items = split_top(text, ",;")

@@ -85,6 +85,11 @@ LABELS = [
     ("xy = 6", "6", X),
     ("6", r"\boxed{xy = 6}", X),
     ("x+y=1", "1", X),
+    # traps reported against a peer verifier: the label is equal, the values are not
+    ("n=2, 3, 4", "n=1, 2, 3", X),
+    ("n=2, 3, 4", "n=4, 3, 2", C),
+    ("D = (0, 1)", "D = (0, 1.5)", X),
+    ("3x-y+13=0", "3x+4y+14=0", X),
     # an equation read from its labelled form: y = ... is the line 2x + 4y - 3 = 0
     ("2x+4y-3=0", r"y=-\frac{1}{2}x+\frac{3}{4}", C),
     ("2x+4y-3=0", r"y=-\frac{1}{2}x+\frac{3}{2}", X),
@@ -107,6 +112,11 @@ FUNCTIONS = [
     ("f(x)=1", "1", C),
     ("f(2) = 5", "5", C),
     ("f(2) = 5", "2", X),
+    # a closing condition qualifies the answer and is not part of its value
+    (r"f(x)=x \text{ for all } x \in \mathbb{R}", "f(t) = t", C),
+    (r"f(x)=x \text{ for all } x \in \mathbb{R}", "f(t) = -t", X),
+    (r"x=\frac{\pi}{4}+k\pi, k \in \mathbb{Z}", r"x = \pi/4 + k\pi \; (k\in\mathbb Z)", C),
+    (r"x=\frac{\pi}{4}+k\pi, k \in \mathbb{Z}", r"x = \pi/4 + 2k\pi", X),
     ("0<f(x)<1", "(0,1)", C),
     ("0<f(x)<1", "[0,1]", X),  # interval brackets
     ("0<f(x)<1", "(0,2)", X),
@@ -176,6 +186,8 @@ MULTIPART = [
 FREE_FORM = [
     ("34", "Final Answer: The largest $n$ is 34.", C),
     ("34", "Final Answer: The largest $n$ is 35.", X),
+    ("73", "So it is consistent.\n\nThus, the number is **73**.\n\n---\n\nFinal Answer: **73**", C),
+    ("73", "So it is consistent.\n\nThus, the number is **73**.\n\n---\n\nFinal Answer: **74**", X),
     ("120", "Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct.", C),
     ("3", "Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", C),
     (
