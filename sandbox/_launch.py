@@ -1,13 +1,14 @@
 """Local-backend launcher: isolate, limit, then exec the untrusted program.
 
-Run as `python -I -S _launch.py CONFIG` by `restem.sandbox.local` (CONFIG: a marshal-ed dict, in hex), in a new session. Standard
-library only. Steps, each because of a threat in docs/sandbox.md:
+Run as `python -I -S _launch.py CONFIG` by `restem.sandbox.local` (CONFIG: a marshal-ed dict, in
+hex), in a new session. Standard library only. Steps, each because of a threat in docs/sandbox.md:
   1. unshare network (no host ports), mount (private /tmp, /proc) and pid namespaces (the whole
      tree dies with its init, double-forked daemons included), plus a user namespace when not
      root, where the OS allows it;
-  2. a tiny init (pid 1 of the new namespace) that reaps orphans and reports the program's status;
-  3. rlimits, and, when started as root, an unprivileged uid for the program;
-  4. exec the interpreter on the program in its fresh work dir.
+  2. pid 1 of the new namespace runs `runner.py`, the same runner as in a docker container,
+     serving the host on the control socket CONFIG["ctl"]: one program, its tests one after
+     another, each in a fresh process with rlimits and, when started as root, an unprivileged uid;
+  3. without a pid namespace, exec the interpreter on the program here (one test per launch).
 Exit status 125 with a `restem-launch:` line on stderr means the launcher itself failed.
 Imports are kept to builtin modules where possible (marshal, not json; _signal, not signal): the
 launcher's start-up is paid on every run.
@@ -95,52 +96,35 @@ def exec_program(cfg, workdir):
         fail(f"exec: {exc}")
 
 
-def ns_init(cfg, source, report_fd):
-    """Pid 1 of the new namespace: when it exits, the kernel kills everything left in it."""
+def ns_init(cfg):
+    """Pid 1 of the new namespace: the runner, serving the host on the control socket. When it
+    exits (or the launcher dies), the kernel kills everything left in the namespace."""
     try:
         _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)  # launcher killed -> namespace killed
         if cfg["unshare"] & CLONE_NEWNS:
             setup_mounts(cfg)
-            workdir = "/tmp"
+            workdir, scratch = "/tmp", ("/tmp", "/var/tmp", "/dev/shm")
         else:
             workdir = cfg["workdir"]
-        path = os.path.join(workdir, "main.py")
-        with open(path, "wb") as f:
-            f.write(source)
-        if cfg["uid"] is not None:
-            os.chown(workdir, cfg["uid"], cfg["uid"])
-            os.chown(path, cfg["uid"], cfg["uid"])
+            scratch = (workdir,)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import runner
+
+        config = runner.Config(
+            python=cfg["python"],
+            workdir=workdir,
+            scratch=scratch,
+            uid=cfg["uid"],
+            rlimits=cfg["rlimits"],
+        )
     except Exception as exc:
         fail(f"setup: {exc}")
-    pid = os.fork()
-    if pid == 0:
-        os.close(report_fd)
-        exec_program(cfg, workdir)
-    while True:  # reap orphans until the program itself exits
-        try:
-            child, status = os.wait()
-        except ChildProcessError:
-            os._exit(SETUP_FAILED)
-        if child == pid:
-            os.write(report_fd, str(status).encode())
-            os._exit(0)
-
-
-def reraise(status):
-    """Exit the way the program did, so the host sees its exit code or signal."""
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        _signal.signal(sig, _signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-        os._exit(128 + sig)
-    os._exit(os.waitstatus_to_exitcode(status))
+    runner.serve(runner.Channel(cfg["ctl"], cfg["ctl"]), config)
+    os._exit(0)
 
 
 def main():
     cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
-    with open(cfg["program"], "rb") as f:
-        source = f.read()
     flags = cfg["unshare"]
     uid, gid = os.getuid(), os.getgid()
     if flags and _libc.unshare(flags) != 0:
@@ -160,19 +144,11 @@ def main():
         if cfg["uid"] is not None:
             os.chown(path, cfg["uid"], cfg["uid"])
         exec_program(cfg, cfg["workdir"])
-    report_r, report_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(report_r)
-        ns_init(cfg, source, report_w)
-    os.close(report_w)
-    _, own = os.waitpid(pid, 0)
-    data = os.read(report_r, 64)
-    if not data:
-        if os.WIFEXITED(own) and os.WEXITSTATUS(own) == SETUP_FAILED:
-            os._exit(SETUP_FAILED)
-        reraise(own)
-    reraise(int(data))
+        ns_init(cfg)
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else SETUP_FAILED)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,23 @@ guarantee is in docs/sandbox.md: prefer the docker backend for untrusted code.
 
 from __future__ import annotations
 
+import base64
+import json
 import marshal
 import math
 import os
 import shutil
 import signal
+import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from restem.errors import SandboxUnavailable
@@ -34,6 +40,7 @@ _LAUNCHER = str(Path(__file__).with_name("_launch.py"))
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 # Minimal environment: nothing of the host's (tokens, paths, proxies) reaches the program.
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+_REPLY_MARGIN_S = 15.0  # the runner's own kill + drain + wipe on top of the wall limit
 
 
 def _world_executable(path: str) -> bool:
@@ -116,9 +123,54 @@ class LocalSandbox(Sandbox):
     def run(
         self, program: str, stdin: str | bytes = b"", limits: Limits | None = None
     ) -> RunResult:
+        results = self.run_many(program, [stdin], limits)
+        try:
+            return next(results)
+        finally:
+            results.close()
+
+    def run_many(
+        self, program: str, stdins: Sequence[str | bytes], limits: Limits | None = None
+    ) -> Iterator[RunResult]:
+        """All tests of `program` in one pid namespace, one after another: the runner there
+        compiles it once and forks a fresh process per test (see runner.py). Stop iterating and
+        the rest are not run."""
         if not isinstance(program, str):
             raise TypeError(f"program must be str, got {type(program).__name__}")
         limits = limits or Limits()
+        if not self._flags & CLONE_NEWPID:
+            return (self._run_direct(program, stdin, limits) for stdin in list(stdins))
+        return self._run_session(program, list(stdins), limits)
+
+    def _run_session(
+        self, program: str, stdins: list[str | bytes], limits: Limits
+    ) -> Iterator[RunResult]:
+        session: _Session | None = None
+        try:
+            for i, stdin in enumerate(stdins):
+                last = i == len(stdins) - 1
+                request: dict = {"stdin": base64.b64encode(as_bytes(stdin)).decode(), "last": last}
+                timeout = limits.wall_s + _REPLY_MARGIN_S
+                if session is None:
+                    session = _Session(self, limits)
+                    request.update(program=program, limits=limits.to_dict())
+                    timeout += limits.cpu_s  # the fork server compiles and imports first
+                try:
+                    result = RunResult.from_dict(session.call(request, timeout))
+                except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
+                    result = RunResult.sandbox_error(session.failure(exc), session.age())
+                    session.close()
+                    session = None
+                if last and session is not None:
+                    session.close()  # nothing of the program left before the caller sees it
+                    session = None
+                yield result
+        finally:
+            if session is not None:
+                session.close()
+
+    def _run_direct(self, program: str, stdin: str | bytes, limits: Limits) -> RunResult:
+        """Without a pid namespace: one launcher per test, the program exec-ed by it."""
         uid = self._take_uid()
         workdir = tempfile.mkdtemp(prefix="restem-run-")
         try:
@@ -149,6 +201,8 @@ class LocalSandbox(Sandbox):
         if uid is None and not self._is_root:
             # RLIMIT_NPROC counts every process of our uid, not only this run's.
             processes += sum(1 for p in Path("/proc").iterdir() if p.name.isdigit())
+        if self._flags & CLONE_NEWPID:
+            processes += 2  # the runner's fork server and its short-lived middle process
         rlimits = {
             "CPU": (cpu, cpu + 1),
             "AS": (mem, mem),
@@ -180,6 +234,92 @@ class LocalSandbox(Sandbox):
             pass
         if not self._flags & CLONE_NEWPID and uid is not None:
             _kill_uid(uid)
+
+
+class _Session:
+    """One launcher: a pid namespace whose pid 1 (runner.py) runs one program's tests."""
+
+    def __init__(self, box: LocalSandbox, limits: Limits) -> None:
+        self.box = box
+        self.started = time.monotonic()
+        self.uid = box._take_uid()
+        self.workdir = tempfile.mkdtemp(prefix="restem-run-")
+        ours, theirs = socket.socketpair()
+        self.sock = ours
+        cfg = box._config(limits, self.uid, self.workdir)
+        cfg["ctl"] = theirs.fileno()
+        try:
+            self.proc = subprocess.Popen(
+                [box._launch_python, "-I", "-S", _LAUNCHER, marshal.dumps(cfg).hex()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,  # only the launcher writes here: never the program
+                env=_ENV,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            self._release()
+            raise
+        finally:
+            theirs.close()
+
+    def age(self) -> float:
+        return time.monotonic() - self.started
+
+    def call(self, request: dict, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        data = json.dumps(request).encode()
+        self.sock.settimeout(timeout)
+        self.sock.sendall(struct.pack(">I", len(data)) + data)
+        (size,) = struct.unpack(">I", self._recv(4, deadline))
+        return json.loads(self._recv(size, deadline))
+
+    def _recv(self, n: int, deadline: float) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the sandbox's runner did not answer in time")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("the sandbox's runner went away")
+            buf += chunk
+        return bytes(buf)
+
+    def failure(self, exc: Exception) -> str:
+        """Why the launcher failed: its own `restem-launch:` message when it left one."""
+        self._kill()
+        try:
+            _, err = self.proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            err = b""
+        text = (err or b"").decode("utf-8", "replace").strip()
+        if "restem-launch:" in text:
+            return text[-500:]
+        return f"local sandbox failed: {exc.__class__.__name__}: {exc} {text[-300:]}".strip()
+
+    def _kill(self) -> None:
+        # Killing the launcher's group kills the namespace's init, and with it the namespace.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+        self._kill()
+        try:
+            self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._release()
+
+    def _release(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.box._give_uid(self.uid)
 
 
 def _kill_uid(uid: int) -> None:

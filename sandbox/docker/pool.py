@@ -1,7 +1,8 @@
 """`DockerSandbox`: a warm pool of hardened containers, one submission at a time in each.
 
 Starting a container costs ~0.4 s; a warm one runs a program for little more than the cost of
-the interpreter. Each container runs `runner.py` as pid 1; we talk to it over the container's
+the interpreter, and each further test of the same program (`run_many`) for the cost of a fork.
+Each container runs `runner.py` (shared with the local backend) as pid 1; we talk to it over the container's
 attached stdin/stdout (no network, no host mounts needed). A container whose runner stops
 answering or dies is destroyed and replaced; the batch goes on.
 
@@ -23,6 +24,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -247,37 +249,83 @@ class DockerSandbox(Sandbox):
     def run(
         self, program: str, stdin: str | bytes = b"", limits: Limits | None = None
     ) -> RunResult:
+        results = self.run_many(program, [stdin], limits)
+        try:
+            return next(results)
+        finally:
+            results.close()
+
+    def run_many(
+        self, program: str, stdins: Sequence[str | bytes], limits: Limits | None = None
+    ) -> Iterator[RunResult]:
+        """All tests of `program` in one container, one after another: the runner compiles it
+        once and forks a fresh process per test (see runner.py). Stop iterating and the rest
+        are not run. The container is held until the last result or until the generator is
+        closed (a `for` loop that breaks closes it)."""
         if not isinstance(program, str):
             raise TypeError(f"program must be str, got {type(program).__name__}")
         if self._closed:
             raise RuntimeError("DockerSandbox is closed")
         limits = limits or self.limits
-        request = {
-            "program": program,
-            "stdin": base64.b64encode(as_bytes(stdin)).decode(),
-            "limits": limits.to_dict(),
-        }
-        box = self._idle.get()
-        started = time.monotonic()
+        return self._run_many(program, list(stdins), limits)
+
+    def _run_many(
+        self, program: str, stdins: list[str | bytes], limits: Limits
+    ) -> Iterator[RunResult]:
+        if not stdins:
+            return
+        box: _Box | None = self._idle.get()
+        held = True  # box taken from the pool and not yet given back
+        open_program = False  # the runner holds this program between two tests
         try:
-            if box is None:  # an earlier replacement failed: try again now
-                box = self._new_box()
-            row = box.call(request, timeout=limits.wall_s + self.reply_margin_s)
-            return RunResult.from_dict(row)
-        except (RunnerError, KeyError, TypeError, ValueError) as exc:
-            reason = f"sandbox container failed and was replaced: {exc}"
-            if box is not None:
-                self._drop(box)
-            box = None
-            try:
-                box = self._new_box()
-            except Exception as new_exc:
-                reason += f"; replacement failed: {new_exc}"
-            return RunResult.sandbox_error(reason, time.monotonic() - started)
-        except Exception as exc:  # engine trouble while (re)creating: report, keep the slot
-            return RunResult.sandbox_error(f"docker engine: {exc}", time.monotonic() - started)
+            for i, stdin in enumerate(stdins):
+                last = i == len(stdins) - 1
+                request: dict[str, Any] = {
+                    "stdin": base64.b64encode(as_bytes(stdin)).decode(),
+                    "last": last,
+                }
+                timeout = limits.wall_s + self.reply_margin_s
+                if not open_program:
+                    request.update(program=program, limits=limits.to_dict())
+                    timeout += limits.cpu_s  # the fork server compiles and imports first
+                started = time.monotonic()
+                try:
+                    if box is None:  # an earlier replacement failed: try again now
+                        box = self._new_box()
+                    result = RunResult.from_dict(box.call(request, timeout=timeout))
+                    open_program = not last
+                except (RunnerError, KeyError, TypeError, ValueError) as exc:
+                    box, reason = self._replace(box, exc)
+                    result = RunResult.sandbox_error(reason, time.monotonic() - started)
+                    open_program = False
+                except Exception as exc:  # engine trouble while (re)creating: report, go on
+                    reason = f"docker engine: {exc}"
+                    result = RunResult.sandbox_error(reason, time.monotonic() - started)
+                    open_program = False
+                if last:
+                    # Clean already (the runner wiped before answering): free the container
+                    # before the caller sees the last result.
+                    self._idle.put(box)
+                    held = False
+                yield result
         finally:
-            self._idle.put(box)
+            if held:
+                if open_program and box is not None:
+                    try:
+                        if box.call({"end": True}, timeout=self.reply_margin_s) != {"ended": True}:
+                            raise RunnerError("no answer to end")
+                    except (RunnerError, KeyError, TypeError, ValueError) as exc:
+                        box, _ = self._replace(box, exc)
+                self._idle.put(box)
+
+    def _replace(self, box: _Box | None, exc: Exception) -> tuple[_Box | None, str]:
+        reason = f"sandbox container failed and was replaced: {exc}"
+        if box is not None:
+            self._drop(box)
+        try:
+            return self._new_box(), reason
+        except Exception as new_exc:
+            return None, reason + f"; replacement failed: {new_exc}"
 
     def close(self) -> None:
         with self._lock:

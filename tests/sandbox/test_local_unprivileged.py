@@ -18,8 +18,19 @@ NOBODY = 65534
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys
-    sys.path.insert(0, sys.argv[1])
+    import json, sys, types
+    # The checkout's folders as the installed packages (the editable install is root's alone).
+    restem = types.ModuleType("restem")
+    restem.__path__ = [sys.argv[1] + "/restem"]
+    sys.modules["restem"] = restem
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "restem.sandbox", sys.argv[1] + "/sandbox/__init__.py",
+        submodule_search_locations=[sys.argv[1] + "/sandbox"],
+    )
+    sandbox = importlib.util.module_from_spec(spec)
+    sys.modules["restem.sandbox"] = sandbox
+    spec.loader.exec_module(sandbox)
     from restem.sandbox import Limits
     from restem.sandbox.local import LocalSandbox
     box = LocalSandbox(workers=1)
@@ -36,6 +47,12 @@ SCRIPT = textwrap.dedent(
     for name, program in programs.items():
         r = box.run(program, sys.argv[2] if name == "tmp" else "21", limits)
         out[name] = [r.status.value, r.stdout]
+    # Several tests of one program, each in its own process: nothing of one is seen by the next.
+    many = list(box.run_many(
+        "import os\\nprint(input(), sorted(os.listdir('.')))\\nopen('left', 'w').write('x')",
+        ["1", "2", "3"], limits,
+    ))
+    out["many"] = [[r.status.value, r.stdout] for r in many]
     print(json.dumps(out))
     """
 )
@@ -74,6 +91,7 @@ def test_local_backend_as_an_ordinary_user(tmp_path):
     assert seen["fork_bomb"][0] in ("runtime_error", "timeout")
     assert seen["loop"][0] == "timeout"
     assert seen["tmp"] == ["ok", "ok\n"] and not Path("/tmp", canary).exists()
+    assert seen["many"] == [["ok", f"{i} ['main.py']\n"] for i in (1, 2, 3)]
     # Nothing of the runs left behind. Killed processes can take a moment to be reaped on a
     # loaded machine, so look again for a few seconds before calling one a leftover.
     deadline = time.monotonic() + 10
