@@ -6,11 +6,15 @@ function (drop spaces, ``\\left``/``\\right``, ``\\!``, degrees, ``\\$``, a trai
 and ``\\%``; ``dfrac``/``tfrac`` -> ``frac``; brace ``\\frac12`` and ``\\sqrt2``; ``a/b`` of
 integers -> ``\\frac{a}{b}``; a leading ``.5`` -> ``0.5``, ``0.5`` -> ``\\frac{1}{2}``; a short
 ``x =`` prefix is dropped), not copied from either code base.
+
+The gold is a bare answer in MATH. A gold given as text (Math-Verify's suite) is reduced the way
+lm-eval reduces a MATH solution: its last box when it has one, else the text inside a ``$...$``
+that spans it; otherwise it is compared as given.
 """
 
 from __future__ import annotations
 
-__all__ = ["NAME", "available", "is_equiv", "judge", "last_boxed", "normalize"]
+__all__ = ["NAME", "available", "gold_answer", "is_equiv", "judge", "last_boxed", "normalize"]
 
 NAME = "is_equiv"
 
@@ -123,6 +127,17 @@ def is_equiv(a: str | None, b: str | None) -> bool:
         return a == b
 
 
+def gold_answer(gold: str) -> str:
+    """The answer part of a gold: its last box, else the inside of ``$...$``, else the gold."""
+    boxed = last_boxed(gold)
+    if boxed is not None:
+        return boxed
+    text = gold.strip()
+    if len(text) > 1 and text[0] == text[-1] == "$" and "$" not in text[1:-1]:
+        return text[1:-1].strip()
+    return gold
+
+
 def judge(response: str, gold: str) -> bool:
     answer = last_boxed(response)
-    return answer is not None and is_equiv(answer, gold)
+    return answer is not None and is_equiv(answer, gold_answer(gold))

@@ -1,10 +1,14 @@
 """Math-Verify (Hugging Face, ``pip install math-verify``), run the way its README shows:
 ``verify(parse(gold), parse(response))`` in the caller's process, with its default extraction
-configs and its own signal-based timeouts. A bare gold answer is put in a LaTeX environment
-(``$...$``) first, as its parser extracts LaTeX only from one.
+configs and its own signal-based timeouts, never tuned per case. A gold with no LaTeX delimiter
+(``$``, ``\\(``, ``\\[``) and no box is put in ``$...$`` first, as the README's examples write
+golds, since the parser extracts LaTeX only from such an environment; any other gold (``$9$``, a
+sentence, a boxed gold) is parsed as given.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = ["NAME", "available", "judge", "version"]
 
@@ -25,11 +29,13 @@ def version() -> str | None:
     return version_of("math-verify")
 
 
+# An unescaped dollar, \( or \[, or a box: the gold already says where its LaTeX is.
+_DELIMITED = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed|\\fbox")
+
+
 def _gold_text(gold: str) -> str:
     text = gold.strip()
-    if text.startswith("$") or "\\boxed" in text or text.startswith(("\\[", "\\(")):
-        return text
-    return f"${text}$"
+    return text if _DELIMITED.search(text) else f"${text}$"
 
 
 def judge(response: str, gold: str) -> bool:

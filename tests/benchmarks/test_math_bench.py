@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from restem.benchmarks import math_bench, math_fuzz
-from restem.benchmarks.peers import is_equiv
+from restem.benchmarks.peers import is_equiv, math_verify_peer
 
 from restem.cli import main
 
@@ -283,10 +283,34 @@ def test_bad_line_is_reported_with_its_number(tmp_path, capsys):
         (r"\boxed{4", "4", False),  # the box never closes
         ("no box at all: 4", "4", False),
         (r"\fbox{7}", "7", True),
+        # A gold given as text is reduced first: its last box, else the inside of $...$.
+        (r"\boxed{1/3}", "$1/3$", True),
+        (r"\boxed{3}", r"So the answer is \[\boxed{3}\]", True),
+        (r"\boxed{3}", r"$x$ is \boxed{4}", False),
+        (r"\boxed{3}", "$3$ or $4$", False),
     ],
 )
 def test_is_equiv_baseline(response, gold, expected):
     assert is_equiv.judge(response, gold) is expected
+
+
+@pytest.mark.parametrize(
+    ("gold", "parsed_as"),
+    [
+        # No LaTeX delimiter and no box: put in $...$, as Math-Verify's README writes golds.
+        ("-5", "$-5$"),
+        (r"\frac12", r"$\frac12$"),
+        (r"\$42", r"$\$42$"),  # an escaped dollar is a dollar sign, not a delimiter
+        (r"\text{4:30 p.m.}", r"$\text{4:30 p.m.}$"),
+        # Delimited or boxed golds are parsed as given.
+        ("$9$", "$9$"),
+        (r"\(x+1\)", r"\(x+1\)"),
+        (r"So the answer is \[\boxed{3}\]", r"So the answer is \[\boxed{3}\]"),
+        (r"x \in \boxed{[0,7)}", r"x \in \boxed{[0,7)}"),
+    ],
+)
+def test_math_verify_gold_is_delimited_once(gold, parsed_as):
+    assert math_verify_peer._gold_text(gold) == parsed_as
 
 
 @pytest.mark.realdata
