@@ -82,8 +82,13 @@ def find_boxed(text: str, spans: list[tuple[int, int]] | None = None) -> tuple[l
     contents: list[str] = []
     truncated = False
     i = 0
+    # The next position of each command, searched again only once passed: linear in the text.
+    following = {c: text.find(c) for c in _BOX_COMMANDS}
     while True:
-        starts = [(p, c) for c in _BOX_COMMANDS if (p := text.find(c, i)) != -1]
+        for c, p in following.items():
+            if p != -1 and p < i:
+                following[c] = text.find(c, i)
+        starts = [(p, c) for c, p in following.items() if p != -1]
         if not starts:
             break
         start, command = min(starts)
@@ -214,6 +219,7 @@ _GOLD_BREAK = re.compile(
     re.IGNORECASE,
 )
 _MAX_GOLD_GAP = 80
+_MAX_GOLD_PARTS = 12
 _SPAN_JOIN = re.compile(r"\s*,?\s*(?:and\s*)?")
 
 
@@ -440,6 +446,8 @@ def _from_last_number(text: str) -> str | None:
 def _gold_group(text: str, spans: list[tuple[int, int]], answers: list[str]) -> tuple[str, ...]:
     group = [answers[-1]]
     for k in range(len(spans) - 1, 0, -1):
+        if len(group) == _MAX_GOLD_PARTS:
+            return (answers[-1],)  # a run of this many boxes is not one answer's parts
         between = text[spans[k - 1][1] : spans[k][0]]
         if len(between) > _MAX_GOLD_GAP or _GOLD_BREAK.search(between):
             break

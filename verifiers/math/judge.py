@@ -42,8 +42,10 @@ class Prepared:
     whole: str = ""  # the whole normalized answer, for reading "y = 2x+3" as an equation
 
 
-def _value(text: str) -> tuple[Normalized, tuple | None, tuple | None, str]:
-    norm = normalize_answer(text)
+def _value(
+    text: str, norm: Normalized | None = None
+) -> tuple[Normalized, tuple | None, tuple | None, str]:
+    norm = norm or normalize_answer(text)
     if norm.is_text or norm.choice or norm.base:
         return norm, None, None, "text"
     try:
@@ -59,7 +61,7 @@ def _prepare(text: str) -> Prepared:
     text = undouble_backslashes(text)
     whole = normalize_answer(text)
     if whole.choice or whole.base or not whole.latex:
-        norm, tree, value, error = _value(text)
+        norm, tree, value, error = _value(text, whole)
         return Prepared(norm, value, error, Shape(whole.latex), tree, whole=whole.latex)
     shape = analyze(whole.latex)
     if whole.is_text and shape.text != whole.latex:
@@ -70,7 +72,7 @@ def _prepare(text: str) -> Prepared:
         system = tuple(tuple((label, _value(v)[2]) for label, v in group) for group in groups)
         return Prepared(whole, None, "system", shape, system=system, whole=whole.latex)
     if shape.text == whole.latex:
-        norm, tree, value, error = _value(text)
+        norm, tree, value, error = _value(text, whole)
     else:
         norm, tree, value, error = _value(shape.text)
     names = tuple_label_names(shape.label) if shape.label else ()

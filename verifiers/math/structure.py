@@ -94,6 +94,7 @@ _MATH_WORDS = frozenset(
     ]
 )
 _MAX_LABEL_CHARS = 40
+_RELATION_HINT = re.compile(r"[=<>]|\\(?:le|ge|lt|gt|ne|approx)")
 
 _SUBSCRIPT = r"(?:_(?:\{[A-Za-z0-9,]{1,12}\}|[A-Za-z0-9]))?"
 _PRIMES = r"'{0,3}"
@@ -402,7 +403,7 @@ def drop_condition(text: str) -> str:
 def analyze(text: str) -> Shape:
     """The layout of a normalized answer; ``Shape(text)`` when it has no label or chain."""
     text = drop_condition(_semicolon_tuples(text))
-    if "=" not in text and not any(c in text for c in "<>\\"):
+    if not _RELATION_HINT.search(text):
         return Shape(text)
     items = split_top(text, ",;")
     if len(items) == 1:
