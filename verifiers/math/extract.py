@@ -123,6 +123,8 @@ def find_boxed(text: str, spans: list[tuple[int, int]] | None = None) -> tuple[l
 
 
 _SENTENCE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=)\s*:?\s*", re.IGNORECASE)
+# "#### 42" as the last line ends GSM8K-style solutions ("#### 1. Setup" is a heading).
+_GSM8K_LINE = re.compile(r"####[ \t]*([^\n]{1,60})")
 # Only the strong form may outrank boxes written before it.
 _FINAL_SENTENCE = re.compile(r"final\s+answer\s*(?:is|:)", re.IGNORECASE)
 _SPAN_OPENER = re.compile(r"(?<!\\)\$\$?|\\\(|\\\[")
@@ -220,7 +222,8 @@ _GOLD_BREAK = re.compile(
 )
 _MAX_GOLD_GAP = 80
 _MAX_GOLD_PARTS = 12
-_SPAN_JOIN = re.compile(r"\s*,?\s*(?:and\s*)?")
+# Spans in a row state one answer together; "or" too, so "$1$ or $2$" is a hedge, not 1.
+_SPAN_JOIN = re.compile(r"\s*,?\s*(?:(?:and|or)\s*)?", re.IGNORECASE)
 
 
 def undouble_backslashes(text: str) -> str:
@@ -354,8 +357,16 @@ def _from_sentence(text: str) -> tuple[str, int] | None:
     return _value_of_sentence(answer), matches[-1].start()
 
 
+def _from_gsm8k_line(text: str) -> str | None:
+    last_line = text.rstrip()[-200:].rpartition("\n")[2].strip()
+    m = _GSM8K_LINE.fullmatch(last_line)
+    if m is None or re.search(r"[A-Za-z]{3,}|\d\.\s", m.group(1)):
+        return None
+    return m.group(1).strip()
+
+
 def _spans_sentence(text: str) -> str | None:
-    """ "$12$ and $13$. I hope..." -> "12 and 13": a sentence of several spans and connectors."""
+    """ "$12$ and $13$. I hope..." -> "12, 13": a sentence of several spans and connectors."""
     spans = []
     position = 0
     for m in _math_spans(text):
@@ -368,7 +379,17 @@ def _spans_sentence(text: str) -> str | None:
         position = m.end
     if len(spans) < 2:
         return None
-    return " and ".join(spans)
+    return ", ".join(spans)
+
+
+def _span_run(text: str, spans: list[_Span]) -> str:
+    """The last span with the spans joined to it by "," / "and" / "or": "$x=1$ or $x=2$."."""
+    run = [spans[-1].content.strip()]
+    for k in range(len(spans) - 1, 0, -1):
+        if not _SPAN_JOIN.fullmatch(text, spans[k - 1].end, spans[k].start):
+            break
+        run.append(spans[k - 1].content.strip())
+    return ", ".join(reversed(run))
 
 
 def _from_trailing_math(text: str) -> str | None:
@@ -384,7 +405,7 @@ def _from_trailing_math(text: str) -> str | None:
         return None
     last = spans[-1]
     if _COMMIT_TAIL.fullmatch(stripped, last.end):
-        return last.content.strip()
+        return _span_run(stripped, spans)
     display = stripped.startswith(("$$", "\\["), last.start)
     tail = stripped[last.end :]
     words = [w.lower() for w in _WORD.findall(tail)]
@@ -395,7 +416,7 @@ def _from_trailing_math(text: str) -> str | None:
         and not re.search(r"[\d\\$]", tail)
         and not any(w in _HEDGES or w in _NEGATIONS or w in _DOUBTS for w in words)
     ):
-        return last.content.strip()
+        return _span_run(stripped, spans)
     return None
 
 
@@ -499,6 +520,10 @@ def extract_answer(response: str) -> Extraction:
         return Extraction(tuple(answers), "boxed", final_group=group if len(group) > 1 else ())
     if boxed:
         return Extraction((), "none", "the \\boxed{} is empty")
+
+    marked = _from_gsm8k_line(response)
+    if marked:
+        return Extraction((marked,), "sentence")
 
     sentence = _from_sentence(response)
     if sentence:

@@ -206,6 +206,16 @@ FREE_FORM = [
     ("10/9", r"Answer $ \frac{1}{2} \$ = \frac{10}{9} $", C),
     ("42", "We add the parts.\n\\[ 20 + 22 = 42 \\]\nwhich is what we wanted.", C),
     ("42", "We add the parts.\n\\[ 20 + 22 = 42 \\]\nbut this is wrong.", N),
+    # spans joined by "and" state one answer together; joined by "or" they hedge
+    ("1, 2", "The solutions are $x=1$ and $x=2$.", C),
+    ("2", "The solutions are $x=1$ and $x=2$.", X),
+    ("2", "So $x=1$ or $x=2$.", X),
+    ("1", "The answer is $1$ or $2$.", X),
+    ("12", "Since $x > 0$ and $y > 0$, the area is $12$.", C),
+    # the GSM8K closing line; a numbered heading is not one
+    ("72", "She sold 48+24 = 72 clips.\n#### 72", C),
+    ("73", "She sold 48+24 = 72 clips.\n#### 72", X),
+    ("1", "We get 5 things.\n#### 1. Setup", N),
     # hedges and self-contradicting endings stay wrong
     ("3", "We test both.\nTherefore, the answer is either 3 or 5.", X),
     ("5", "We test both.\nTherefore, the answer is either 3 or 5.", X),
