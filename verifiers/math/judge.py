@@ -151,7 +151,21 @@ def answers_equal(gold: Prepared, answer: Prepared, cmp) -> tuple[bool, str]:
 
 
 def _as_equations(gold: Prepared, answer: Prepared, cmp) -> bool | None:
-    """``y = -x/2 + 3/4`` against ``2x + 4y - 3 = 0``: a labelled value read as an equation."""
+    """A labelled value read as an equation: ``y = -x/2 + 3/4`` against ``2x + 4y - 3 = 0``,
+    and ``a = 2b`` against ``b = a/2`` (each solved for a different variable)."""
+    g_label, a_label = gold.shape.label, answer.shape.label
+    if (
+        g_label
+        and a_label
+        and g_label != a_label
+        and _is_variable(g_label)
+        and _is_variable(a_label)
+        and a_label in _free_symbols(gold.tree, set())
+        and g_label in _free_symbols(answer.tree, set())
+    ):
+        g_eq, a_eq = _equation(gold), _equation(answer)
+        if g_eq is not None and a_eq is not None:
+            return values_equal(g_eq, a_eq, cmp)
     for one, other in ((gold, answer), (answer, gold)):
         if one.value is None or one.value[0] != "eq" or other.value is None:
             continue
@@ -159,15 +173,20 @@ def _as_equations(gold: Prepared, answer: Prepared, cmp) -> bool | None:
             return None
         if not _is_variable(other.shape.label):
             return None
-        try:
-            tree = parse_latex(other.whole)
-        except (ParseError, RecursionError):
-            return None
-        if tree[0] != "rel" or tree[1] != ["="] or len(tree[2]) != 2:
-            return None
-        eq = ("eq", tree[2][0], tree[2][1])
-        return values_equal(one.value, eq, cmp)
+        eq = _equation(other)
+        return None if eq is None else values_equal(one.value, eq, cmp)
     return None
+
+
+def _equation(prepared: Prepared) -> tuple | None:
+    """``y = 2x + 3`` as the equation ("eq", y, 2x + 3), or None."""
+    try:
+        tree = parse_latex(prepared.whole)
+    except (ParseError, RecursionError):
+        return None
+    if tree[0] != "rel" or tree[1] != ["="] or len(tree[2]) != 2:
+        return None
+    return ("eq", tree[2][0], tree[2][1])
 
 
 def _rightmost_side(answer: Prepared, gold: Prepared) -> Prepared:

@@ -95,6 +95,9 @@ LABELS = [
     ("2x+4y-3=0", r"y=-\frac{1}{2}x+\frac{3}{2}", X),
     ("y = 2x + 3", "2x - y + 3 = 0", C),
     ("y = 2x + 3", "2x - y - 3 = 0", X),
+    ("a = 2b", "b = a/2", C),
+    ("a = 2b", "b = 2a", X),
+    ("y = 2x + 3", "x = (y - 3)/2", C),
 ]
 
 # Item 2: function answers, with the bound variable renamed.
