@@ -19,6 +19,7 @@ __all__ = [
     "DataConfig",
     "EvalConfig",
     "FilterConfig",
+    "LoraConfig",
     "ModelConfig",
     "RayConfig",
     "RunConfig",
@@ -28,6 +29,7 @@ __all__ = [
     "config_to_dict",
     "load_config",
     "parse_config",
+    "section_from_dict",
 ]
 
 
@@ -35,19 +37,31 @@ __all__ = [
 class ModelConfig:
     path: str  # a local folder or a hub id, for from_pretrained (the base model)
     tokenizer: str | None = None  # defaults to `path`
-    dtype: str = "float32"  # float32 | bfloat16 | float16
+    # float32 | bfloat16 | float16 | auto (bfloat16 on a GPU that supports it, else float32)
+    dtype: str = "float32"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
 @dataclass(frozen=True)
 class DataConfig:
     task: str = "math"  # math | code
-    train_path: str = ""  # JSONL problems the E-step samples on
-    eval_path: str = ""  # JSONL held-out problems
-    human_path: str | None = None  # JSONL worked solutions for the SFT-on-human-data baseline
+    # Problem files: JSONL, parquet, or a Hugging Face `datasets` folder (save_to_disk).
+    train_path: str = ""  # problems the E-step samples on
+    eval_path: str = ""  # held-out (test) problems: reported every iteration, never used to choose
+    # Validation problems choose early stopping and the best iterate. Without valid_path, a seeded
+    # valid_fraction of the training problems is set aside (and not trained on).
+    valid_path: str | None = None
+    valid_fraction: float = 0.1
+    human_path: str | None = None  # worked solutions for the SFT-on-human-data baseline
     max_train_problems: int | None = None
     max_eval_problems: int | None = None
+    max_valid_problems: int | None = None
+    # plain: the prompt is prompt_template. chat: prompt_template is the user message, rendered
+    # with the tokenizer's chat template (after system_prompt, when given) and the assistant turn
+    # opened; the E-step continues it and the M-step trains on it, loss on the answer only.
+    prompt_format: str = "plain"
     prompt_template: str = "Problem: {problem}\nSolution:"
+    system_prompt: str | None = None
     problem_field: str = "problem"
     answer_field: str = "answer"
     solution_field: str = "solution"
@@ -82,6 +96,27 @@ class FilterConfig:
 
 
 @dataclass(frozen=True)
+class LoraConfig:
+    """LoRA adapters (peft) for the M-step; merged into the weights when it ends, so the next
+    E-step loads an ordinary checkpoint."""
+
+    rank: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.05
+    # Module names to adapt; empty: peft's default for the architecture (attention projections);
+    # ["all-linear"]: every linear layer but the output head.
+    target_modules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ConfigError(f"train.lora.rank: must be at least 1, got {self.rank}")
+        if not self.alpha > 0:
+            raise ConfigError(f"train.lora.alpha: must be positive, got {self.alpha}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"train.lora.dropout: must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     continue_from_previous: bool = False  # paper: always fine-tune the base model
     epochs: float = 2.0
@@ -98,6 +133,8 @@ class TrainConfig:
     # standard `torchrun` / `accelerate launch` job with `processes` processes on this node.
     launcher: str = "inprocess"
     processes: int = 1
+    lora: LoraConfig | None = None  # None: full fine-tuning
+    gradient_checkpointing: bool = False  # recompute activations: less memory, ~30% slower
 
 
 @dataclass(frozen=True)
@@ -152,7 +189,8 @@ _CHOICES = {
     ("verify", "executor"): ("local", "ray"),
     ("sample", "executor"): ("local", "ray"),
     ("train", "launcher"): ("inprocess", "torchrun", "accelerate"),
-    ("model", "dtype"): ("float32", "bfloat16", "float16"),
+    ("model", "dtype"): ("float32", "bfloat16", "float16", "auto"),
+    ("data", "prompt_format"): ("plain", "chat"),
 }
 
 
@@ -200,6 +238,17 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError(f"eval.pass_k: must be 0 or more, got {cfg.eval.pass_k}")
     if not cfg.data.train_path or not cfg.data.eval_path:
         raise ConfigError("data.train_path and data.eval_path are required")
+    if not cfg.data.valid_path and not 0 < cfg.data.valid_fraction < 1:
+        raise ConfigError(
+            "data.valid_fraction: must be between 0 and 1 (exclusive) when data.valid_path is "
+            f"not set, got {cfg.data.valid_fraction}"
+        )
+    for key in ("max_train_problems", "max_eval_problems", "max_valid_problems"):
+        value = getattr(cfg.data, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"data.{key}: must be at least 1, got {value}")
+    if "{problem}" not in cfg.data.prompt_template:
+        raise ConfigError("data.prompt_template: must contain {problem}")
 
 
 # ---------------------------------------------------------------- dict / YAML conversion
@@ -291,13 +340,18 @@ def load_config(path: str | Path, **overrides) -> RunConfig:
 
 
 def config_to_dict(cfg) -> dict:
+    """Plain dicts and lists (as YAML and JSON take them), nested sections included."""
+
     def plain(value):
-        if isinstance(value, tuple):
-            return list(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
         return value
 
-    return {k: plain(v) for k, v in dataclasses.asdict(cfg).items()} | {
-        k: {kk: plain(vv) for kk, vv in v.items()}
-        for k, v in dataclasses.asdict(cfg).items()
-        if isinstance(v, dict)
-    }
+    return plain(dataclasses.asdict(cfg))
+
+
+def section_from_dict(cls, data: dict, where: str):
+    """A config section (e.g. TrainConfig) from a plain dict, with the loader's checks."""
+    return _from_dict(cls, data, where)

@@ -92,7 +92,7 @@ def build_assets(
 ) -> dict:
     """Data files, tokenizer and base model for the demo, built once into ``folder``."""
     import torch
-    from restem.harness.train import finetune
+    from restem.harness.train import FinetuneSettings, finetune
     from transformers import GPT2Config, GPT2LMHeadModel
 
     folder = Path(folder)
@@ -140,33 +140,33 @@ def build_assets(
     if pretrain_steps:
         start = folder / "pretrained"
         finetune(
-            base_path=str(folder / "init"),
-            tokenizer=tokenizer,
-            pairs=[
+            FinetuneSettings(
+                base_path=str(folder / "init"),
+                out_dir=folder / "pretrained",
+                train=_train_config(),
+                max_steps=pretrain_steps,
+                end_with_eos=False,
+            ),
+            tokenizer,
+            [
                 (
                     PROMPT.format(problem=f"Add \\frac{{{a}}}{{{n}}}+\\frac{{{b}}}{{{n}}}"),
                     " " + _first_step(a, b, n),
                 )
                 for a, b, n in rest  # never the held-out problems
             ],
-            out_dir=folder / "pretrained",
-            config=_train_config(),
-            dtype="float32",
-            device="cpu",
-            max_steps=pretrain_steps,
-            end_with_eos=False,
         )
     # The base model: then trained briefly on the few human worked solutions.
     human_rows = [json.loads(line) for line in Path(paths["human"]).read_text().splitlines()]
     finetune(
-        base_path=str(start),
-        tokenizer=tokenizer,
-        pairs=[(PROMPT.format(problem=r["problem"]), " " + r["solution"]) for r in human_rows],
-        out_dir=folder / "base",
-        config=_train_config(),
-        dtype="float32",
-        device="cpu",
-        max_steps=base_steps,
+        FinetuneSettings(
+            base_path=str(start),
+            out_dir=folder / "base",
+            train=_train_config(),
+            max_steps=base_steps,
+        ),
+        tokenizer,
+        [(PROMPT.format(problem=r["problem"]), " " + r["solution"]) for r in human_rows],
     )
     paths["base"] = str(folder / "base")
     done.write_text(json.dumps(paths, indent=2))

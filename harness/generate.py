@@ -1,8 +1,9 @@
 """Generation backends behind one call: ``generate(prompts, n=..., temperature=...)``.
 
 ``transformers`` (CPU or GPU, batched, left-padded) is the default; ``vllm`` is used when installed
-and asked for, so the same config scales up to GPU nodes. ``RayGenerator`` fans either out over
-Ray actors, one model each (``sample.executor: ray``).
+and asked for, so the same config scales up to GPU nodes. The vLLM engine runs in a child
+process that exits when the stage closes its generator (``ChildProcessGenerator``).
+``RayGenerator`` fans either out over Ray actors, one model each (``sample.executor: ray``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +21,7 @@ from restem.errors import GenerationError
 from restem.supervisor import ActorSupervisor
 
 __all__ = [
+    "ChildProcessGenerator",
     "GenerationError",
     "Generator",
     "RayGenerator",
@@ -107,8 +110,11 @@ class TransformersGenerator(Generator):
         room = self._prompt_room()
         for start in range(0, len(expanded), self.batch_size):
             chunk = expanded[start : start + self.batch_size]
+            # A chat-rendered prompt already starts with the BOS token: don't add a second one.
+            bos = self.tokenizer.bos_token
             encoded = self.tokenizer(
                 chunk,
+                add_special_tokens=not (bos and all(p.startswith(bos) for p in chunk)),
                 return_tensors="pt",
                 padding=True,
                 truncation=room is not None,
@@ -138,16 +144,132 @@ class TransformersGenerator(Generator):
         return [outputs[i * n : (i + 1) * n] for i in range(len(prompts))]
 
 
-class VLLMGenerator(Generator):
-    """vLLM engine (GPU). Loaded from a checkpoint folder, so each iteration makes a new engine."""
+class ChildProcessGenerator(Generator):
+    """A generation engine in a child process that exits when the generator is closed.
+
+    ``factory(*args)`` runs in the child (a fresh ``spawn`` interpreter) and returns an object
+    with ``generate(prompts, **kwargs) -> list[list[str]]``. Whatever the engine holds (GPU
+    memory, its own worker processes, a distributed group) goes when the child exits, so the
+    next M-step or engine on the same GPU starts clean. Errors in the child are raised here as
+    GenerationError; so is the child's death.
+    """
 
     def __init__(
-        self, model_path: str, *, batch_size: int, max_new_tokens: int, stop=(), dtype="auto"
+        self,
+        factory,
+        args: tuple,
+        *,
+        batch_size: int,
+        max_new_tokens: int,
+        stop=(),
+        start_timeout_s: float = 1800.0,
+        name: str = "engine",
     ):
         super().__init__(batch_size, max_new_tokens, tuple(stop))
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # no CUDA state inherited from us
+        self.name = name
+        self._conn, child_end = context.Pipe()
+        # Not a daemon: engines such as vLLM start processes of their own.
+        self._process = context.Process(
+            target=_engine_child, args=(child_end, factory, args), name=f"restem-{name}"
+        )
+        self._process.start()
+        child_end.close()
+        try:
+            self._receive(start_timeout_s)  # ("ready", None) once the engine is up
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def _receive(self, timeout_s: float | None = None):
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            while not self._conn.poll(1.0):
+                if not self._process.is_alive():
+                    raise EOFError
+                if deadline is not None and time.monotonic() > deadline:
+                    raise GenerationError(
+                        f"the {self.name} process did not start in {timeout_s:.0f} s"
+                    )
+            kind, value = self._conn.recv()
+        except (EOFError, OSError):  # its end of the pipe closed: it died
+            self._process.join(5)
+            raise GenerationError(
+                f"the {self.name} process is gone (status {self._process.exitcode}) before "
+                "answering; out of memory?"
+            ) from None
+        if kind == "error":
+            raise GenerationError(f"{self.name}: {value}")
+        return value
+
+    def generate(self, prompts, *, n=1, temperature=None, top_k=0, top_p=1.0, seed=0):
+        if self._process is None:
+            raise GenerationError(f"the {self.name} generator is closed")
+        kwargs = {"n": n, "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+        try:
+            self._conn.send(("generate", list(prompts), kwargs))
+        except (OSError, ValueError):
+            self._process.join(5)
+            raise GenerationError(
+                f"the {self.name} process is gone (status {self._process.exitcode})"
+            ) from None
+        return self._receive()
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Ask the child to exit; stop it if it does not within ``timeout_s``."""
+        process, self._process = getattr(self, "_process", None), None
+        if process is None:
+            return
+        try:
+            self._conn.send(("close", None, None))
+        except (OSError, ValueError):  # the child is gone already
+            pass
+        process.join(timeout_s)
+        if process.is_alive():
+            process.terminate()
+            process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        self._conn.close()
+
+
+def _engine_child(conn, factory, args) -> None:
+    """The child's loop: build the engine, answer generate calls until told to close."""
+    try:
+        engine = factory(*args)
+    except BaseException as exc:
+        conn.send(("error", f"cannot start: {type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            kind, prompts, kwargs = conn.recv()
+        except EOFError:  # the parent died
+            return
+        if kind == "close":
+            return
+        try:
+            conn.send(("ok", engine.generate(prompts, **kwargs)))
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class _VLLMEngine:
+    """The vLLM engine, in the child process of a VLLMGenerator."""
+
+    def __init__(self, model_path: str, dtype: str, max_new_tokens: int, stop: tuple[str, ...]):
         from vllm import LLM
 
         self.llm = LLM(model=model_path, dtype=dtype)
+        self.max_new_tokens = max_new_tokens
+        self.stop = stop
 
     def generate(self, prompts, *, n=1, temperature=None, top_k=0, top_p=1.0, seed=0):
         from vllm import SamplingParams
@@ -163,6 +285,32 @@ class VLLMGenerator(Generator):
         )
         results = self.llm.generate(prompts, params, use_tqdm=False)
         return [[o.text for o in r.outputs] for r in results]
+
+
+class VLLMGenerator(ChildProcessGenerator):
+    """vLLM (GPU), loaded from a checkpoint folder, in a child process that exits when the stage
+    closes the generator: vLLM does not reliably return its GPU memory and distributed state
+    within a process, so the next M-step or engine would find the GPU still taken.
+
+    Not run on the machines this was built on (no GPU, vllm not installed): untested here. The
+    child-process mechanism itself is tested with a transformers engine.
+    """
+
+    def __init__(
+        self, model_path: str, *, batch_size: int, max_new_tokens: int, stop=(), dtype="auto"
+    ):
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise ImportError("vllm")
+        super().__init__(
+            _VLLMEngine,
+            (model_path, dtype, max_new_tokens, tuple(stop)),
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            stop=stop,
+            name="vLLM engine",
+        )
 
 
 def make_generator(backend: str, model, tokenizer, model_path: str, sample_config) -> Generator:

@@ -1,18 +1,21 @@
 """The ReST-EM loop, top to bottom.
 
-    0. set up: run directory, config, problems, tokenizer
+    0. set up: run directory, config, tokenizer, problems (training, validation, held-out)
     1. evaluate the base model (iteration 0)
     for t in 1..T:
         2. E-step: sample k solutions per training problem from the current model
         3. verify every sample (in parallel, hard time limits; a timeout is a rejected sample)
         4. filter: keep the correct ones, drop exact duplicates, at most N per problem
         5. M-step: fine-tune the *base* model on the kept samples
-        6. evaluate on held-out problems; stop when held-out reward stops improving
+        6. evaluate: validation pass@1 chooses early stopping and the best iterate; the held-out
+           (test) scores are reported every iteration and never used to choose
     7. baseline: fine-tune the base model on human-written solutions for as many steps
     8. summary table and plot
 
 Every stage appends to or atomically writes files in the run directory (see harness.rundir), and
-skips work those files show as done, so ``--resume`` after a kill redoes nothing finished.
+skips work those files show as done, so ``--resume`` after a kill redoes nothing finished. The
+E-step works in fixed chunks of the full problem list, each with its own seed, and redoes an
+incomplete chunk whole: a resumed run writes the same samples as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -34,7 +37,16 @@ from restem.harness.rundir import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from restem.harness.tasks import Problem, Task, load_problems, make_task, make_verify_executor
+from restem.harness.tasks import (
+    Problem,
+    Task,
+    answer_text,
+    load_problems,
+    make_task,
+    make_verify_executor,
+    split_validation,
+)
+from restem.harness.train import FinetuneSettings
 from restem.verifiers.executor import Executor, ExecutorError, connect_ray
 
 from restem.errors import RunError
@@ -69,7 +81,8 @@ class _Context:
     tokenizer: object
     device: str
     train: list[Problem]
-    held_out: list[Problem]
+    held_out: list[Problem]  # the test set: reported, never used to choose
+    valid: list[Problem]  # chooses early stopping and the best iterate
     executor: Executor  # the task verifies on it; made once per run, closed at its end
 
 
@@ -100,22 +113,59 @@ def _generator_for(ctx: _Context, model_path: str):
     return make_generator(ctx.cfg.sample.backend, model, ctx.tokenizer, model_path, ctx.cfg.sample)
 
 
-def sample_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> list[dict]:
-    """2. E-step: k samples per problem, appended per chunk; resumes at the first missing one."""
+class _StageTimes:
+    """Seconds spent per stage of an iteration, saved as they accrue (``times.json``), so the
+    times of a resumed run add up across its attempts (less the part of a chunk a kill cut)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.times: dict[str, float] = read_json(path) or {}
+
+    def add(self, key: str, seconds: float) -> None:
+        self.times[key] = round(self.times.get(key, 0.0) + seconds, 2)
+        write_json_atomic(self.path, self.times)
+
+
+def sample_stage(
+    ctx: _Context, model_path: str, path: Path, seed: int, times: _StageTimes | None = None
+) -> list[dict]:
+    """2. E-step: k samples per problem, appended one fixed chunk at a time.
+
+    Chunk boundaries are fixed over the full problem list (``<path>.plan.json`` keeps the chunk
+    size) and chunk c is sampled with seed ``seed + its first problem's index``. On resume the
+    complete chunks are kept, the rows of an incomplete one are dropped, and sampling goes on from
+    it: the file ends up byte-identical to an uninterrupted run's.
+    """
     k = ctx.cfg.sample.k
+    tick = time.monotonic()
     rows = read_jsonl(path)
-    have: dict[str, set[int]] = {}
+    counts: dict[str, int] = {}
     for row in rows:
-        have.setdefault(row["problem_id"], set()).add(row["sample"])
-    todo = [p for p in ctx.train if len(have.get(p.id, ())) < k]
-    if todo:
+        counts[row["problem_id"]] = counts.get(row["problem_id"], 0) + 1
+    if any(counts.get(p.id, 0) < k for p in ctx.train):
         generator = _generator_for(ctx, model_path)
-        # A batch per worker and call (Ray: every actor busy); journaled after each call.
-        per_call = max(1, ctx.cfg.sample.batch_size // k) * generator.workers
-        bar = _progress(len(todo) * k, "E-step: sampling")
+        bar = None
         try:
-            for start in range(0, len(todo), per_call):
-                chunk = todo[start : start + per_call]
+            plan_path = path.with_name(path.name + ".plan.json")
+            plan = read_json(plan_path)
+            if plan is None:
+                # A batch per worker and call (Ray: every actor busy); journaled after each call.
+                plan = {"chunk": max(1, ctx.cfg.sample.batch_size // k) * generator.workers}
+                write_json_atomic(plan_path, plan)
+            size = plan["chunk"]
+            first = 0  # the first chunk not complete in the journal
+            while first < len(ctx.train) and all(
+                counts.get(p.id, 0) >= k for p in ctx.train[first : first + size]
+            ):
+                first += size
+            done_ids = {p.id for p in ctx.train[:first]}
+            prefix = [r for r in rows if r["problem_id"] in done_ids]
+            if len(prefix) != len(rows):
+                write_jsonl_atomic(path, prefix)  # the part of a chunk a kill cut short
+            rows = prefix
+            bar = _progress((len(ctx.train) - first) * k, "E-step: sampling")
+            for start in range(first, len(ctx.train), size):
+                chunk = ctx.train[start : start + size]
                 completions = generator.generate(
                     [p.prompt for p in chunk],
                     n=k,
@@ -124,30 +174,38 @@ def sample_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> list[
                     top_p=ctx.cfg.sample.top_p,
                     seed=seed + start,
                 )
-                new = []
-                for problem, texts in zip(chunk, completions):
-                    missing = [i for i in range(k) if i not in have.get(problem.id, ())]
-                    new += [
-                        {"problem_id": problem.id, "sample": i, "completion": text}
-                        for i, text in zip(missing, texts)
-                    ]
+                new = [
+                    {"problem_id": problem.id, "sample": i, "completion": text}
+                    for problem, texts in zip(chunk, completions)
+                    for i, text in enumerate(texts)
+                ]
                 append_jsonl(path, new)
+                if times is not None:
+                    now = time.monotonic()
+                    times.add("sample_s", now - tick)
+                    tick = now
                 fault_point("sample")
                 rows += new
                 bar.update(len(chunk) * k)
         finally:
             generator.close()
-            bar.close()
+            if bar is not None:
+                bar.close()
+    if times is not None:
+        times.add("sample_s", time.monotonic() - tick)
     known = {p.id for p in ctx.train}
     return [r for r in rows if r["problem_id"] in known and r["sample"] < k]
 
 
-def verify_stage(ctx: _Context, samples: list[dict], path: Path) -> list[dict]:
+def verify_stage(
+    ctx: _Context, samples: list[dict], path: Path, times: _StageTimes | None = None
+) -> list[dict]:
     """3. Verify each sample once; verdicts are appended per chunk as they are produced.
 
     One stream over everything still to verify, so the executor keeps all its workers busy
     (across chunk boundaries too); the journal is still written ``verify.chunk`` at a time.
     """
+    tick = time.monotonic()
     done = {(r["problem_id"], r["sample"]): r for r in read_jsonl(path)}
     todo = [s for s in samples if (s["problem_id"], s["sample"]) not in done]
     problems = {p.id: p for p in ctx.train}
@@ -171,12 +229,18 @@ def verify_stage(ctx: _Context, samples: list[dict], path: Path) -> list[dict]:
                     for s, j in zip(chunk, itertools.islice(judgements, len(chunk)), strict=True)
                 ]
                 append_jsonl(path, new)
+                if times is not None:
+                    now = time.monotonic()
+                    times.add("verify_s", now - tick)
+                    tick = now
                 fault_point("verify")
                 done.update({(r["problem_id"], r["sample"]): r for r in new})
                 bar.update(len(chunk))
         finally:
             getattr(judgements, "close", lambda: None)()  # cancels work still in flight
             bar.close()
+    if times is not None:
+        times.add("verify_s", time.monotonic() - tick)
     return [done[(s["problem_id"], s["sample"])] for s in samples]
 
 
@@ -215,12 +279,10 @@ def train_stage(ctx: _Context, start_path: str, pairs, out_dir: Path, max_steps=
     if (out_dir / "config.json").exists() and steps_file.exists():
         return int(read_json(steps_file)["steps"])
     train = ctx.cfg.train
-    options = dict(
+    settings = FinetuneSettings(
         base_path=start_path,
-        tokenizer=ctx.tokenizer,
-        pairs=pairs,
         out_dir=out_dir,
-        config=train,
+        train=train,
         dtype=ctx.cfg.model.dtype,
         device=ctx.device,
         max_steps=max_steps,
@@ -228,13 +290,13 @@ def train_stage(ctx: _Context, start_path: str, pairs, out_dir: Path, max_steps=
     if train.launcher == "inprocess":
         from restem.harness.train import finetune
 
-        steps = finetune(**options)
+        steps = finetune(settings, ctx.tokenizer, pairs)
     else:
         from restem.harness import finetune_job as job
 
         steps = job.finished_steps(out_dir)  # a job that finished (maybe run by hand, multi-node)
         if steps is None:
-            spec = job.write_job(job.job_dir_for(out_dir), **options)
+            spec = job.write_job(job.job_dir_for(out_dir), settings, ctx.tokenizer, pairs)
             command = job.job_command(train.launcher, train.processes, spec)
             _log(f"M-step: {train.launcher} job, {train.processes} process(es): {spec}")
             try:
@@ -252,20 +314,21 @@ def train_stage(ctx: _Context, start_path: str, pairs, out_dir: Path, max_steps=
 
 
 def evaluate_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> dict:
-    """6. Held-out pass@1 (greedy) and pass@k (sampled); cached in ``path``."""
+    """6. Validation pass@1 (greedy; it chooses), held-out pass@1 (greedy) and pass@k (sampled;
+    reported only). Cached in ``path``."""
     cached = read_json(path)
     if cached is not None:
         return cached
     start = time.monotonic()
-    prompts = [p.prompt for p in ctx.held_out]
+    held_out = [p.prompt for p in ctx.held_out]
     k = ctx.cfg.eval.pass_k
     generator = _generator_for(ctx, model_path)
     try:
-        greedy = [c[0] for c in generator.generate(prompts, n=1, temperature=None)]
+        greedy = [c[0] for c in generator.generate(held_out + [p.prompt for p in ctx.valid], n=1)]
         sampled = None
         if k > 0:
             sampled = generator.generate(
-                prompts,
+                held_out,
                 n=k,
                 temperature=ctx.cfg.eval.temperature,
                 top_k=ctx.cfg.sample.top_k,
@@ -273,17 +336,22 @@ def evaluate_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> dic
             )
     finally:
         generator.close()  # before verifying: Ray workers hold a model each
-    judged = ctx.task.verify(list(zip(ctx.held_out, greedy)))
-    result = {"pass@1": sum(j.correct for j in judged) / max(1, len(judged))}
+    judged = ctx.task.verify(list(zip(ctx.held_out + ctx.valid, greedy)))
+    test, valid = judged[: len(held_out)], judged[len(held_out) :]
+    result = {
+        "valid_pass@1": sum(j.correct for j in valid) / max(1, len(valid)),
+        "pass@1": sum(j.correct for j in test) / max(1, len(test)),
+    }
     if sampled is not None:
         flat = [(p, c) for p, cs in zip(ctx.held_out, sampled) for c in cs]
         verdicts = ctx.task.verify(flat)
         solved = [
-            any(v.correct for v in verdicts[i * k : (i + 1) * k]) for i in range(len(prompts))
+            any(v.correct for v in verdicts[i * k : (i + 1) * k]) for i in range(len(held_out))
         ]
         result[f"pass@{k}"] = sum(solved) / max(1, len(solved))
     result["eval_s"] = round(time.monotonic() - start, 2)
-    result["problems"] = len(prompts)
+    result["problems"] = len(held_out)
+    result["valid_problems"] = len(ctx.valid)
     write_json_atomic(path, result)
     return result
 
@@ -303,14 +371,23 @@ def _prepare(cfg: RunConfig, resume: bool) -> _Context:
             "or choose another name"
         )
     # Load every input before the run directory is made: a run that cannot start leaves nothing.
-    train = load_problems(cfg.data.train_path, cfg.data, cfg.data.max_train_problems)
-    held_out = load_problems(cfg.data.eval_path, cfg.data, cfg.data.max_eval_problems)
-    if not train or not held_out:
-        raise RunError("no training or held-out problems: check data.train_path and data.eval_path")
     try:
         tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.path)
     except OSError as exc:
         raise RunError(f"cannot load the tokenizer of {cfg.model.path}: {exc}") from None
+    data = cfg.data
+    train = load_problems(data.train_path, data, data.max_train_problems, tokenizer=tokenizer)
+    held_out = load_problems(data.eval_path, data, data.max_eval_problems, tokenizer=tokenizer)
+    if not train or not held_out:
+        raise RunError("no training or held-out problems: check data.train_path and data.eval_path")
+    if data.valid_path:
+        valid = load_problems(data.valid_path, data, data.max_valid_problems, tokenizer=tokenizer)
+        if not valid:
+            raise RunError(f"no validation problems in data.valid_path {data.valid_path}")
+    else:
+        train, valid = split_validation(
+            train, data.valid_fraction, cfg.seed, data.max_valid_problems
+        )
     try:
         if "ray" in (cfg.sample.executor, cfg.verify.executor):
             connect_ray(cfg.ray.address)  # a wrong address fails here, not in the first stage
@@ -328,15 +405,23 @@ def _prepare(cfg: RunConfig, resume: bool) -> _Context:
         executor.close()
         raise
     return _Context(
-        cfg, run_dir, task, tokenizer, resolve_device(cfg.model.device), train, held_out, executor
+        cfg,
+        run_dir,
+        task,
+        tokenizer,
+        resolve_device(cfg.model.device),
+        train,
+        held_out,
+        valid,
+        executor,
     )
 
 
 def _human_pairs(ctx: _Context) -> list[tuple[str, str]]:
     cfg = ctx.cfg
     human = cfg.data.human_path
-    problems = load_problems(human, cfg.data) if human else ctx.train
-    return [(p.prompt, " " + p.solution.strip()) for p in problems if p.solution]
+    problems = load_problems(human, cfg.data, tokenizer=ctx.tokenizer) if human else ctx.train
+    return [(p.prompt, answer_text(cfg.data, p.solution)) for p in problems if p.solution]
 
 
 def _ray_connected() -> bool:
@@ -371,8 +456,8 @@ def _run(ctx: _Context) -> dict:
     cfg = ctx.cfg
     run_dir = ctx.run_dir
     _log(
-        f"run {run_dir}: {len(ctx.train)} training and {len(ctx.held_out)} held-out problems, "
-        f"device {ctx.device}"
+        f"run {run_dir}: {len(ctx.train)} training, {len(ctx.valid)} validation and "
+        f"{len(ctx.held_out)} held-out problems, device {ctx.device}"
     )
     base = cfg.model.path
 
@@ -384,25 +469,31 @@ def _run(ctx: _Context) -> dict:
             **evaluate_stage(ctx, base, run_dir / "base_eval.json", cfg.seed),
         }
     ]
-    _log(f"base model: held-out pass@1 {rows[0]['pass@1']:.3f}")
-    best = {"iteration": 0, "pass@1": rows[0]["pass@1"], "model_path": base, "steps": 0}
+    _log(
+        f"base model: validation pass@1 {rows[0]['valid_pass@1']:.3f}, "
+        f"held-out pass@1 {rows[0]['pass@1']:.3f}"
+    )
+    # The best iterate is chosen on validation only; its held-out score is what it reports.
+    best = {
+        "iteration": 0,
+        "valid_pass@1": rows[0]["valid_pass@1"],
+        "pass@1": rows[0]["pass@1"],
+        "model_path": base,
+        "steps": 0,
+    }
     current, stale, last_steps = base, 0, 0
 
     for t in range(1, cfg.iterations + 1):
         it = run_dir / f"iter_{t}"
         it.mkdir(exist_ok=True)
-        stats = read_json(it / "stats.json") or {}
+        times = _StageTimes(it / "times.json")
         seed = cfg.seed * 10_000 + t * 100
 
         # 2. E-step: sample from the current model.
-        tick = time.monotonic()
-        samples = sample_stage(ctx, current, it / "generations.jsonl", seed)
-        stats.setdefault("sample_s", round(time.monotonic() - tick, 2))
+        samples = sample_stage(ctx, current, it / "generations.jsonl", seed, times)
 
         # 3. Verify every sample.
-        tick = time.monotonic()
-        verdicts = verify_stage(ctx, samples, it / "verdicts.jsonl")
-        stats.setdefault("verify_s", round(time.monotonic() - tick, 2))
+        verdicts = verify_stage(ctx, samples, it / "verdicts.jsonl", times)
 
         # 4. Filter.
         kept = filter_stage(cfg, samples, verdicts, seed)
@@ -423,12 +514,13 @@ def _run(ctx: _Context) -> dict:
         steps = train_stage(
             ctx, start, [(prompts[s["problem_id"]], s["completion"]) for s in kept], it / "model"
         )
-        stats.setdefault("train_s", round(time.monotonic() - tick, 2))
+        times.add("train_s", time.monotonic() - tick)
         last_steps = steps
 
-        # 6. Evaluate on held-out problems.
+        # 6. Evaluate: validation chooses, held-out is reported.
         metrics = evaluate_stage(ctx, str(it / "model"), it / "eval.json", seed + 1)
-        stats.update(
+        stats = dict(
+            times.times,
             samples=len(samples),
             correct=sum(v["correct"] for v in verdicts),
             timeouts=sum(v["status"] == "timeout" for v in verdicts),
@@ -439,11 +531,15 @@ def _run(ctx: _Context) -> dict:
         )
         write_json_atomic(it / "stats.json", stats)
         rows.append({"iteration": t, "model": f"iter_{t}", **stats, **metrics})
-        _log(f"iteration {t}: held-out pass@1 {metrics['pass@1']:.3f}")
+        _log(
+            f"iteration {t}: validation pass@1 {metrics['valid_pass@1']:.3f}, "
+            f"held-out pass@1 {metrics['pass@1']:.3f}"
+        )
         current = str(it / "model")
-        if metrics["pass@1"] > best["pass@1"]:
+        if metrics["valid_pass@1"] > best["valid_pass@1"]:
             best = {
                 "iteration": t,
+                "valid_pass@1": metrics["valid_pass@1"],
                 "pass@1": metrics["pass@1"],
                 "model_path": current,
                 "steps": steps,
@@ -452,7 +548,7 @@ def _run(ctx: _Context) -> dict:
         else:
             stale += 1
             if stale >= cfg.eval.patience:
-                _log(f"held-out pass@1 stopped improving; stopping after iteration {t}")
+                _log(f"validation pass@1 stopped improving; stopping after iteration {t}")
                 break
 
     # 7. Baseline: SFT on human-written solutions, as many steps as the best iteration's M-step
@@ -477,11 +573,16 @@ def _run(ctx: _Context) -> dict:
     write_json_atomic(run_dir / "summary.json", summary)
     _plot(rows, run_dir / "reward.png", cfg.eval.pass_k)
     print(format_table(rows, cfg.eval.pass_k))
+    chosen = "base" if best["iteration"] == 0 else f"iter_{best['iteration']}"
+    print(
+        f"best iterate, chosen on validation: {chosen} (validation pass@1 "
+        f"{best['valid_pass@1']:.3f}, held-out pass@1 {best['pass@1']:.3f})"
+    )
     return summary
 
 
 def format_table(rows: list[dict], pass_k: int) -> str:
-    head = ["model", "samples", "kept", "kept/problem", "steps", "held-out pass@1"]
+    head = ["model", "samples", "kept", "kept/problem", "steps", "valid pass@1", "held-out pass@1"]
     if pass_k:
         head.append(f"pass@{pass_k}")
     head.append("time (s)")
@@ -494,6 +595,7 @@ def format_table(rows: list[dict], pass_k: int) -> str:
             str(r.get("kept", "-")),
             str(r.get("kept_per_problem", "-")),
             str(r.get("steps", "-")),
+            f"{r['valid_pass@1']:.3f}" if "valid_pass@1" in r else "-",
             f"{r['pass@1']:.3f}",
         ]
         if pass_k:
@@ -517,6 +619,14 @@ def _plot(rows: list[dict], path: Path, pass_k: int) -> None:
     xs = [r["iteration"] for r in loop_rows]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, [r["pass@1"] for r in loop_rows], marker="o", label="ReST-EM pass@1 (greedy)")
+    ax.plot(
+        xs,
+        [r.get("valid_pass@1") for r in loop_rows],
+        marker="^",
+        linestyle="-.",
+        alpha=0.7,
+        label="ReST-EM validation pass@1",
+    )
     if pass_k:
         key = f"pass@{pass_k}"
         ax.plot(

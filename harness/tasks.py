@@ -7,7 +7,6 @@ or verifier actors on a Ray cluster. Either gives the same verdicts, in input or
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from collections.abc import Iterable, Iterator
@@ -15,15 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from restem.harness.config import DataConfig, RayConfig, VerifyConfig
+from restem.harness.data import MISSING, get_field, read_rows
 from restem.verifiers.executor import Executor, LocalExecutor
+
+from restem.errors import ConfigError, ProblemError
 
 __all__ = [
     "Judgement",
     "Problem",
     "Task",
+    "answer_text",
     "load_problems",
     "make_task",
     "make_verify_executor",
+    "render_prompt",
+    "split_validation",
 ]
 
 
@@ -42,27 +47,6 @@ class Judgement:
     reason: str
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise FileNotFoundError(
-            f"cannot read problems file {path}: {exc.strerror or exc}"
-        ) from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}: line {number}: expected a JSON object")
-        rows.append(row)
-    return rows
-
-
 def _last_boxed(text: str) -> str | None:
     from restem.verifiers.math.extract import find_boxed
 
@@ -70,32 +54,115 @@ def _last_boxed(text: str) -> str | None:
     return None if truncated or not boxes else boxes[-1]
 
 
-def load_problems(path: str | Path, data: DataConfig, limit: int | None = None) -> list[Problem]:
-    """Problems from JSONL. Math rows: problem, answer (or a solution with a final box)."""
+def _is_messages(value) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
+    )
+
+
+def render_prompt(data: DataConfig, problem, tokenizer=None) -> str:
+    """What the model is given for ``problem`` (the problem field's value).
+
+    plain: ``prompt_template`` with the problem in it. chat: the tokenizer's chat template over
+    [system_prompt] + the user message (``prompt_template`` with the problem), the assistant turn
+    opened. A problem that already is a list of chat messages (verl's ``prompt`` column) is used
+    as the conversation in chat format.
+    """
+    if data.prompt_format == "plain":
+        if not isinstance(problem, str):
+            raise ProblemError(
+                f"expected text, got {type(problem).__name__} (a list of chat messages needs "
+                "data.prompt_format: chat)"
+            )
+        return data.prompt_template.format(problem=problem)
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(
+            "data.prompt_format is chat, but the tokenizer has no chat template "
+            "(use an instruct / chat model's tokenizer, or prompt_format: plain)"
+        )
+    if _is_messages(problem):
+        messages = [{"role": m["role"], "content": m["content"]} for m in problem]
+    elif isinstance(problem, str):
+        messages = [{"role": "user", "content": data.prompt_template.format(problem=problem)}]
+    else:
+        raise ProblemError(f"expected text or chat messages, got {type(problem).__name__}")
+    if data.system_prompt is not None and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": data.system_prompt})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def answer_text(data: DataConfig, solution: str) -> str:
+    """A human-written solution as training text after the prompt: a space after a plain
+    ``...Solution:`` prompt; as is after an opened assistant turn."""
+    return solution.strip() if data.prompt_format == "chat" else " " + solution.strip()
+
+
+def load_problems(
+    path: str | Path, data: DataConfig, limit: int | None = None, *, tokenizer=None
+) -> list[Problem]:
+    """Problems from a JSONL / parquet / datasets file (see ``restem.harness.data``).
+
+    Math rows: the problem, its answer (or a solution with a final box). Code rows: the problem;
+    the whole row goes to the code verifier. ``tokenizer`` renders chat prompts.
+    """
     path = Path(path)
     problems = []
-    for index, row in enumerate(_read_jsonl(path)):
+    for index, row in enumerate(read_rows(path)):
         where = f"{path}: row {index + 1}"
-        if data.problem_field not in row:
-            raise ValueError(f"{where}: missing field {data.problem_field!r}")
+        problem = get_field(row, data.problem_field)
+        if problem is MISSING:
+            raise ProblemError(
+                f"{where}: missing field {data.problem_field!r} (data.problem_field; the row "
+                f"has {', '.join(sorted(map(str, row))) or 'no fields'})"
+            )
         pid = str(row.get("id", row.get("unique_id", row.get("task_id", index))))
-        solution = row.get(data.solution_field)
+        solution = get_field(row, data.solution_field)
+        solution = solution if isinstance(solution, str) else None
         if data.task == "math":
-            gold = row.get(data.answer_field)
-            if gold is None and isinstance(solution, str):
+            gold = get_field(row, data.answer_field)
+            if (gold is MISSING or gold is None) and solution is not None:
                 gold = _last_boxed(solution)
-            if gold is None:
-                raise ValueError(f"{where}: no {data.answer_field!r} and no boxed answer")
+            if gold is MISSING or gold is None:
+                raise ProblemError(
+                    f"{where}: missing field {data.answer_field!r} (data.answer_field) and no "
+                    f"\\boxed answer in {data.solution_field!r}"
+                )
         else:
-            gold = {k: v for k, v in row.items() if k not in (data.solution_field,)}
-        prompt = data.prompt_template.format(problem=row[data.problem_field])
-        problems.append(Problem(pid, prompt, gold, solution if isinstance(solution, str) else None))
+            gold = {k: v for k, v in row.items() if k != data.solution_field}
+        try:
+            prompt = render_prompt(data, problem, tokenizer)
+        except ProblemError as exc:
+            raise ProblemError(f"{where}: field {data.problem_field!r}: {exc}") from None
+        problems.append(Problem(pid, prompt, gold, solution))
         if limit is not None and len(problems) >= limit:
             break
     ids = [p.id for p in problems]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"{path}: problem ids are not unique")
+        raise ProblemError(f"{path}: problem ids are not unique")
     return problems
+
+
+def split_validation(
+    problems: list[Problem], fraction: float, seed: int, limit: int | None = None
+) -> tuple[list[Problem], list[Problem]]:
+    """(training, validation): a seeded ``fraction`` of the problems set aside (at least one,
+    at most ``limit``), the rest kept in their order."""
+    import random
+
+    count = max(1, round(len(problems) * fraction))
+    if limit is not None:
+        count = min(count, limit)
+    if count >= len(problems):
+        raise ProblemError(
+            f"{len(problems)} training problems are too few to set {count} aside for validation "
+            "(give data.valid_path, or lower data.valid_fraction)"
+        )
+    chosen = set(random.Random(f"valid:{seed}").sample(range(len(problems)), count))
+    train = [p for i, p in enumerate(problems) if i not in chosen]
+    valid = [p for i, p in enumerate(problems) if i in chosen]
+    return train, valid
 
 
 _CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)

@@ -3,6 +3,12 @@
 Uses the transformers Trainer; its periodic checkpoints let a killed M-step resume mid-way. The
 finished model is written to a temporary folder and renamed into place, so a checkpoint folder
 that exists is always complete.
+
+Memory: ``train.lora`` trains peft LoRA adapters instead of every weight (merged into the model
+when the M-step ends, so the next E-step loads an ordinary checkpoint);
+``train.gradient_checkpointing`` recomputes activations in the backward pass; ``model.dtype``
+bfloat16 (or auto, on a GPU that supports it) loads the weights in bf16 and trains under bf16
+autocast. Estimates per model size: docs/harness.md.
 """
 
 from __future__ import annotations
@@ -10,16 +16,18 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from restem.harness.config import TrainConfig
+from restem.harness.config import ConfigError, TrainConfig, section_from_dict
 
 __all__ = [
     "FinetuneResult",
+    "FinetuneSettings",
     "finetune",
     "load_model",
     "load_tokenizer",
+    "resolve_dtype",
     "run_finetune",
     "tokenize_pairs",
 ]
@@ -36,12 +44,49 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto``: bfloat16 on a CUDA device that supports it, else float32; others as given."""
+    if dtype != "auto":
+        return dtype
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
+
+
 def load_model(path: str, dtype: str = "float32", device: str = "cpu"):
     import torch
     from transformers import AutoModelForCausalLM
 
+    dtype = resolve_dtype(dtype, device)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     return model.to(device)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """One fine-tune: start from ``base_path``, write the model to ``out_dir``."""
+
+    base_path: str  # a local folder or a hub id
+    out_dir: Path
+    train: TrainConfig = field(default_factory=TrainConfig)
+    dtype: str = "float32"  # model.dtype (auto resolved on the training device)
+    device: str = "cpu"
+    max_steps: int | None = None  # overrides train.max_steps / epochs
+    end_with_eos: bool = True  # False: the text continues (no end-of-sequence after it)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps: must be at least 1, got {self.max_steps}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "out_dir": str(self.out_dir)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FinetuneSettings:
+        return cls(**{**data, "train": section_from_dict(TrainConfig, data["train"], "train")})
 
 
 def tokenize_pairs(
@@ -59,6 +104,44 @@ def tokenize_pairs(
             continue  # the prompt alone fills max_length: nothing to learn from
         examples.append({"input_ids": ids, "labels": labels})
     return examples
+
+
+def _checkpointing_args(enabled: bool) -> dict:
+    """Gradient (activation) checkpointing, under the argument name this transformers knows."""
+    from transformers import TrainingArguments
+
+    if not enabled:
+        return {}
+    fields = TrainingArguments.__dataclass_fields__
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
+        else "gradient_checkpointing"
+    )
+    return {name: True, f"{name}_kwargs": {"use_reentrant": False}}
+
+
+def _with_lora(model, config: TrainConfig):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = config.lora
+    targets = list(lora.target_modules) or None  # None: peft's default for the architecture
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    try:
+        peft_config = LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=lora.rank,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=targets,
+        )
+        model = get_peft_model(model, peft_config)
+    except ValueError as exc:  # unknown architecture or module names
+        raise ConfigError(f"train.lora: {exc}") from None
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()  # frozen embeddings: let gradients reach the adapters
+    return model
 
 
 class _Collator:
@@ -87,33 +170,9 @@ class FinetuneResult:
     log_history: list[dict]  # the Trainer's logs: loss, learning rate, ... per logging step
 
 
-def finetune(
-    *,
-    base_path: str,
-    tokenizer,
-    pairs: list[tuple[str, str]],
-    out_dir: Path,
-    config: TrainConfig,
-    dtype: str,
-    device: str,
-    max_steps: int | None = None,
-    end_with_eos: bool = True,
-) -> int:
-    """Fine-tune ``base_path`` on ``pairs``; write the model to ``out_dir``; return the step count.
-
-    ``end_with_eos=False`` trains on text that continues (no end-of-sequence after it).
-    """
-    return run_finetune(
-        base_path=base_path,
-        tokenizer=tokenizer,
-        pairs=pairs,
-        out_dir=out_dir,
-        config=config,
-        dtype=dtype,
-        device=device,
-        max_steps=max_steps,
-        end_with_eos=end_with_eos,
-    ).steps
+def finetune(settings: FinetuneSettings, tokenizer, pairs: list[tuple[str, str]]) -> int:
+    """Fine-tune as ``settings`` say on ``pairs`` (prompt, answer); return the step count."""
+    return run_finetune(settings, tokenizer, pairs).steps
 
 
 def _complete_checkpoints(work_dir: Path) -> list[Path]:
@@ -124,16 +183,7 @@ def _complete_checkpoints(work_dir: Path) -> list[Path]:
 
 
 def run_finetune(
-    *,
-    base_path: str,
-    tokenizer,
-    pairs: list[tuple[str, str]],
-    out_dir: Path,
-    config: TrainConfig,
-    dtype: str,
-    device: str,
-    max_steps: int | None = None,
-    end_with_eos: bool = True,
+    settings: FinetuneSettings, tokenizer, pairs: list[tuple[str, str]]
 ) -> FinetuneResult:
     """:func:`finetune`, with what the Trainer did; the body of every rank of a distributed job."""
     from restem.harness.rundir import fault_point
@@ -147,17 +197,23 @@ def run_finetune(
                 dist.barrier()  # every rank's part of the checkpoint is written before the kill
             fault_point("train")
 
-    out_dir = Path(out_dir)
+    config, device = settings.train, settings.device
+    dtype = resolve_dtype(settings.dtype, device)
+    out_dir = settings.out_dir
     work_dir = out_dir.parent / (out_dir.name + ".trainer")
-    model = load_model(base_path, dtype, device)
+    model = load_model(settings.base_path, dtype, device)
+    if config.gradient_checkpointing:
+        model.config.use_cache = False  # the cache is useless in training and clashes with it
+    if config.lora is not None:
+        model = _with_lora(model, config)
     context = getattr(model.config, "max_position_embeddings", None) or getattr(
         model.config, "n_positions", None
     )
     max_length = min(config.max_length, context) if context else config.max_length
-    examples = tokenize_pairs(tokenizer, pairs, max_length, end_with_eos=end_with_eos)
+    examples = tokenize_pairs(tokenizer, pairs, max_length, end_with_eos=settings.end_with_eos)
     if not examples:
         raise ValueError("nothing to train on: no kept samples")
-    steps = max_steps if max_steps is not None else config.max_steps
+    steps = settings.max_steps if settings.max_steps is not None else config.max_steps
     args = TrainingArguments(
         output_dir=str(work_dir),
         per_device_train_batch_size=config.batch_size,
@@ -178,6 +234,9 @@ def run_finetune(
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=False,
+        # bf16 autocast where the weights are bf16 (a GPU); fp16 weights train as they are
+        bf16=dtype == "bfloat16" and device.startswith("cuda"),
+        **_checkpointing_args(config.gradient_checkpointing),
     )
     trainer = Trainer(
         model=model,
@@ -195,9 +254,16 @@ def run_finetune(
     # calls save_model (sharded setups gather there); only the main process writes.
     main = args.should_save
     partial = out_dir.parent / (out_dir.name + ".partial")
+    model.config.use_cache = True  # the saved model generates with its cache
     if main:
         shutil.rmtree(partial, ignore_errors=True)
-    trainer.save_model(str(partial))
+    if config.lora is None:
+        trainer.save_model(str(partial))
+    elif main:
+        # The adapter is merged into the weights: the next E-step (transformers, vLLM, Ray
+        # workers) loads an ordinary checkpoint, and the next M-step starts from it unchanged.
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        merged.save_pretrained(str(partial))
     if main:
         tokenizer.save_pretrained(str(partial))
         shutil.rmtree(out_dir, ignore_errors=True)

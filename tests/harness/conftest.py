@@ -22,7 +22,7 @@ def tiny_assets(tmp_path_factory) -> dict:
     import torch
     from restem.harness.config import TrainConfig
     from restem.harness.demo import build_tokenizer
-    from restem.harness.train import finetune
+    from restem.harness.train import FinetuneSettings, finetune
     from transformers import GPT2Config, GPT2LMHeadModel
 
     folder = tmp_path_factory.mktemp("tiny")
@@ -47,21 +47,23 @@ def tiny_assets(tmp_path_factory) -> dict:
         for i in range(4)
     ]
     held_out = [{"id": f"e{i}", "problem": f"add {i} and 5", "answer": "1"} for i in range(4)]
+    valid = [{"id": f"v{i}", "problem": f"add {i} and 3", "answer": "1"} for i in range(3)]
     finetune(
-        base_path=str(folder / "init"),
-        tokenizer=tokenizer,
-        pairs=[(PROMPT.format(problem=r["problem"]), " so \\boxed{1}") for r in train + human],
-        out_dir=folder / "base",
-        config=TrainConfig(batch_size=8, learning_rate=1e-2, max_length=64, save_steps=1000),
-        dtype="float32",
-        device="cpu",
-        max_steps=40,
+        FinetuneSettings(
+            base_path=str(folder / "init"),
+            out_dir=folder / "base",
+            train=TrainConfig(batch_size=8, learning_rate=1e-2, max_length=64, save_steps=1000),
+            max_steps=40,
+        ),
+        tokenizer,
+        [(PROMPT.format(problem=r["problem"]), " so \\boxed{1}") for r in train + human],
     )
     return {
         "base": str(folder / "base"),
         "train": str(write_jsonl(folder / "train.jsonl", train)),
         "eval": str(write_jsonl(folder / "eval.jsonl", held_out)),
         "human": str(write_jsonl(folder / "human.jsonl", human)),
+        "valid": str(write_jsonl(folder / "valid.jsonl", valid)),
     }
 
 
@@ -77,6 +79,7 @@ def tiny_config(assets: dict, runs_dir: Path, name: str = "t", **train) -> dict:
             "train_path": assets["train"],
             "eval_path": assets["eval"],
             "human_path": assets.get("human"),
+            "valid_path": assets.get("valid"),
             "prompt_template": PROMPT,
         },
         "sample": {"k": 4, "temperature": 1.0, "max_new_tokens": 12, "batch_size": 8},
@@ -99,7 +102,7 @@ def tiny_code_assets(tmp_path_factory, tiny_assets) -> dict:
     """The tiny model taught to answer `print(input())`: right for the echo problems, wrong for
     the one that asks for the input twice."""
     from restem.harness.config import TrainConfig
-    from restem.harness.train import finetune, load_tokenizer
+    from restem.harness.train import FinetuneSettings, finetune, load_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-code")
     tokenizer = load_tokenizer(tiny_assets["base"])
@@ -113,18 +116,98 @@ def tiny_code_assets(tmp_path_factory, tiny_assets) -> dict:
 
     train = [echo(i) for i in range(5)] + [echo(5, times=2)]
     held_out = [echo(i) for i in range(6, 9)]
+    valid = [echo(i) for i in range(9, 11)]
     finetune(
-        base_path=tiny_assets["base"],
-        tokenizer=tokenizer,
-        pairs=[(PROMPT.format(problem=r["problem"]), " print(input())") for r in train],
-        out_dir=folder / "base",
-        config=TrainConfig(batch_size=6, learning_rate=1e-2, max_length=64, save_steps=1000),
-        dtype="float32",
-        device="cpu",
-        max_steps=150,
+        FinetuneSettings(
+            base_path=tiny_assets["base"],
+            out_dir=folder / "base",
+            train=TrainConfig(batch_size=6, learning_rate=1e-2, max_length=64, save_steps=1000),
+            max_steps=150,
+        ),
+        tokenizer,
+        [(PROMPT.format(problem=r["problem"]), " print(input())") for r in train],
     )
     return {
         "base": str(folder / "base"),
         "train": str(write_jsonl(folder / "train.jsonl", train)),
         "eval": str(write_jsonl(folder / "eval.jsonl", held_out)),
+        "valid": str(write_jsonl(folder / "valid.jsonl", valid)),
     }
+
+
+# A chat template in the style of instruct models: role markers as special tokens, each turn
+# closed by the end-of-sequence token, the assistant turn opened by the generation prompt.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<eos>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+CHAT_ROLES = ["<|system|>", "<|user|>", "<|assistant|>"]
+
+
+def build_chat_tokenizer(path: Path):
+    """The demo's character tokenizer plus role tokens and a chat template."""
+    from restem.harness.demo import build_tokenizer
+
+    tokenizer = build_tokenizer(path)
+    tokenizer.add_special_tokens({"additional_special_tokens": CHAT_ROLES})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(path))
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_assets(tmp_path_factory, tiny_assets) -> dict:
+    """A 1-layer GPT-2 with a chat tokenizer, taught to answer `so \\boxed{1}` in the assistant
+    turn of chat-formatted prompts; the tiny problems also as parquet files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+    from restem.harness.config import DataConfig, TrainConfig
+    from restem.harness.tasks import load_problems
+    from restem.harness.train import FinetuneSettings, finetune
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path_factory.mktemp("tiny-chat")
+    tokenizer = build_chat_tokenizer(folder / "tokenizer")
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=96,
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    GPT2LMHeadModel(config).save_pretrained(str(folder / "init"))
+    tokenizer.save_pretrained(str(folder / "init"))
+    paths = {}
+    for name in ("train", "eval", "valid", "human"):
+        rows = [json.loads(line) for line in Path(tiny_assets[name]).read_text().splitlines()]
+        paths[name] = str(folder / f"{name}.parquet")
+        pq.write_table(pa.Table.from_pylist(rows), paths[name])
+    data = DataConfig(
+        train_path=paths["train"],
+        eval_path=paths["eval"],
+        prompt_format="chat",
+        prompt_template="{problem}",
+        system_prompt=CHAT_SYSTEM,
+    )
+    problems = []
+    for name in ("train", "human"):
+        problems += load_problems(paths[name], data, tokenizer=tokenizer)
+    finetune(
+        FinetuneSettings(
+            base_path=str(folder / "init"),
+            out_dir=folder / "base",
+            train=TrainConfig(batch_size=8, learning_rate=1e-2, max_length=96, save_steps=1000),
+            max_steps=40,
+        ),
+        tokenizer,
+        [(p.prompt, "so \\boxed{1}") for p in problems],
+    )
+    return {"base": str(folder / "base"), **paths}
+
+
+CHAT_SYSTEM = "answer in a box"

@@ -99,7 +99,8 @@ def test_two_processes_on_cpu(tiny_assets, tmp_path, launcher):
 
     job = job_dir_for(out)
     spec = json.loads((job / "spec.json").read_text())
-    assert spec["train"]["processes"] == 2 and spec["out_dir"] == str(out.absolute())
+    settings = spec["settings"]
+    assert settings["train"]["processes"] == 2 and settings["out_dir"] == str(out.absolute())
     assert len((job / "pairs.jsonl").read_text().splitlines()) == len(PAIRS)
     log = (job / "job.log").read_text()
     assert log.startswith(f"$ {sys.executable} -m ")
@@ -117,7 +118,7 @@ def test_two_processes_on_cpu(tiny_assets, tmp_path, launcher):
 
 @pytest.mark.slow
 def test_one_process_is_the_inprocess_fine_tune(tiny_assets, tmp_path):
-    from restem.harness.train import finetune
+    from restem.harness.train import FinetuneSettings, finetune
 
     ctx = _context(tiny_assets, tmp_path, launcher="torchrun", processes=1)
     out = ctx.run_dir / "model"
@@ -126,13 +127,9 @@ def test_one_process_is_the_inprocess_fine_tune(tiny_assets, tmp_path):
 
     # Same seed, same data, one process: the same weights as the Trainer in this process.
     finetune(
-        base_path=tiny_assets["base"],
-        tokenizer=ctx.tokenizer,
-        pairs=PAIRS,
-        out_dir=tmp_path / "inprocess",
-        config=ctx.cfg.train,
-        dtype="float32",
-        device="cpu",
+        FinetuneSettings(tiny_assets["base"], tmp_path / "inprocess", ctx.cfg.train),
+        ctx.tokenizer,
+        PAIRS,
     )
     reference = _weights(tmp_path / "inprocess")
     for name, value in reference.items():

@@ -78,6 +78,7 @@ def test_one_full_iteration_code_in_the_sandbox(tiny_code_assets, tmp_path):
         "task": "code",
         "train_path": tiny_code_assets["train"],
         "eval_path": tiny_code_assets["eval"],
+        "valid_path": tiny_code_assets["valid"],
         "prompt_template": raw["data"]["prompt_template"],
     }
     raw["verify"] = {"workers": 2, "backend": "local", "timeout_s": 10.0}
@@ -153,7 +154,8 @@ def test_math_data_config_smoke(tiny_assets, tmp_path, data_dir):
         "train_path": str(data_dir / "math" / "math_train.jsonl"),
         "eval_path": str(data_dir / "math" / "math500.jsonl"),
         "answer_field": "answer_last_boxed",
-        "max_train_problems": 4,
+        "max_train_problems": 8,
+        "valid_fraction": 0.5,  # 4 to train on, 4 to validate
         "max_eval_problems": 4,
         "prompt_template": "Problem: {problem}\nSolution:",
     }
@@ -164,3 +166,34 @@ def test_math_data_config_smoke(tiny_assets, tmp_path, data_dir):
     assert len(verdicts) == 4 * 4
     assert all(v["status"] in ("correct", "incorrect", "no_answer") for v in verdicts)
     assert summary["rows"][0]["problems"] == 4  # held-out problems from MATH-500
+
+
+def test_resumed_e_step_writes_byte_identical_generations(tiny_assets, tmp_path):
+    """Killed mid-E-step (after its second chunk, then the last chunk cut as a torn write would
+    leave it) and resumed: the same generations, byte for byte, as an uninterrupted run."""
+    raw = tiny_config(tiny_assets, tmp_path, name="whole")
+    raw["baseline"] = False
+    whole_config = tmp_path / "whole.yaml"
+    whole_config.write_text(yaml.safe_dump(raw))
+    killed_config = tmp_path / "killed.yaml"
+    killed_config.write_text(yaml.safe_dump({**raw, "name": "killed"}))
+
+    killed = _restem("train", "--config", str(killed_config), fault="sample:2")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    generations = tmp_path / "killed" / "iter_1" / "generations.jsonl"
+    lines = generations.read_text().splitlines(keepends=True)
+    assert len(lines) == 2 * 2 * 4  # two chunks of 2 problems x 4 samples
+    generations.write_text("".join(lines[:-3]))  # the second chunk only partly on disk
+    times_before = json.loads((generations.parent / "times.json").read_text())["sample_s"]
+
+    resumed = _restem("train", "--resume", str(tmp_path / "killed"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = _restem("train", "--config", str(whole_config))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    expected = (tmp_path / "whole" / "iter_1" / "generations.jsonl").read_bytes()
+    assert generations.read_bytes() == expected
+    assert len(expected.splitlines()) == 8 * 4
+    # the E-step's time is the sum over both attempts
+    stats = json.loads((generations.parent / "stats.json").read_text())
+    assert stats["sample_s"] > times_before
