@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["NAME", "argv", "available", "run", "run_batch"]
+__all__ = ["NAME", "DockerRunSandbox", "argv", "available", "run", "run_batch"]
 
 NAME = "docker-run"
 
@@ -87,3 +87,22 @@ def run_batch(
     """Many (program, stdin) jobs, ``workers`` ``docker run`` at a time; results in order."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
         return list(ex.map(lambda job: run(job[0], job[1], wall_s, memory_mb), jobs))
+
+
+def DockerRunSandbox(workers: int = 1):
+    """A `restem.sandbox.Sandbox` whose every run is one ``docker run``, so restem's verifier can
+    drive it (one run per test)."""
+    from restem.sandbox import Limits, Sandbox
+
+    class _DockerRun(Sandbox):
+        name = NAME
+
+        def __init__(self) -> None:
+            self.workers = max(1, workers)
+
+        def run(self, program, stdin=b"", limits=None):
+            limits = limits or Limits()
+            text = stdin.decode("utf-8", "surrogateescape") if isinstance(stdin, bytes) else stdin
+            return run(program, text, limits.wall_s, limits.memory_mb)
+
+    return _DockerRun()

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from restem.cli import main
 
 REQUIRE_DOCKER = os.environ.get("RESTEM_REQUIRE_DOCKER") == "1"
@@ -45,6 +46,10 @@ MAPCODER = {
     "starter_code": "",
     "test_list": [{"input": "abc\n", "output": ["cba\n"]}, {"input": "xy\n", "output": ["yx\n"]}],
 }
+MBPP = [
+    {"task_id": 1, "text": "square", "code": "def sq(x):\n    return x * x\n",
+     "test_list": ["assert sq(2) == 4", "assert sq(3) == 9"], "test_setup_code": ""},
+]  # fmt: skip
 REFERENCE = [
     {"id": 7, "path": "7/solutions/0.py", "commit": "x", "text": "print(input()[::-1])\n"},
     {"id": 7, "path": "7/solutions/1.py", "commit": "x", "text": "print(input())\n"},
@@ -62,17 +67,22 @@ def _data(root: Path) -> Path:
         (folder / "input_output.json").write_text(json.dumps(io))
         (folder / "solutions.json").write_text(json.dumps(solutions))
     (code / "apps_mapcoder150.jsonl").write_text(json.dumps(MAPCODER) + "\n")
+    (code / "mbpp.jsonl").write_text("".join(json.dumps(r) + "\n" for r in MBPP))
     (code / "apps_reference_solutions.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in REFERENCE)
     )
     return code
 
 
-def _run(tmp_path: Path, contenders: str, synthetic: int) -> dict:
+def _run(tmp_path: Path, contenders: str, synthetic: int, many: str = "") -> dict:
     out = tmp_path / "res" / "code.json"
     argv = ["bench", "code", "--data-dir", str(_data(tmp_path)), "--output", str(out)]
     argv += ["--contenders", contenders, "--workers", "1,2", "--synthetic", str(synthetic)]
     argv += ["--synthetic-docker-run", "2", "--docker-run-programs", "3"]
+    if many:
+        argv += ["--many-contenders", many, "--many-programs", "3", "--many-tests", "6"]
+    else:
+        argv += ["--many-programs", "0"]
     assert main(argv) == 0
     return json.loads(out.read_text())
 
@@ -121,6 +131,37 @@ def test_bench_code_smoke_docker(tmp_path):
     }
     for row in report["synthetic"]["rows"]:
         assert row["correct"] == row["programs"]
+
+
+def test_bench_code_many_test_workload_is_generated_and_judged_by_each_path(tmp_path, capsys):
+    report = _run(tmp_path, "unsandboxed", synthetic=0, many="local,local-per-test,unsandboxed")
+    many = report["many_tests"]
+    # two HumanEval references (one of them wrong: its outputs are still the expected ones) and
+    # one MBPP reference, each on 6 inputs: its own test inputs, then type-preserving mutants
+    assert sorted(many["programs"]) == ["humaneval/T/0", "humaneval/T/1", "mbpp/1"]
+    rows = many["rows"]
+    assert {(r["contender"], r["workers"]) for r in rows} == {
+        (n, w) for n in ("local", "local-per-test", "unsandboxed") for w in (1, 2)
+    }
+    for row in rows:
+        assert (row["programs"], row["tests"], row["passed_tests"]) == (3, 18, 18), row
+    assert many["ratios"]["1"]["local / local-per-test"] is not None
+    assert set(many["scaling"]) == {"local", "local-per-test", "unsandboxed"}
+    assert "Many-test workload" in capsys.readouterr().out
+
+
+def test_mutations_keep_types_and_stay_near():
+    import random
+
+    from restem.benchmarks.code_bench import _candidate_inputs, _mutate
+
+    rng = random.Random(0)
+    seeds = [[3, "abc", [1, 2, 3], 2.5, True, {"k": 1}, (1, "x")]]
+    for args in _candidate_inputs(seeds, 50, rng)[1:]:
+        assert [type(a) for a in args] == [int, str, list, float, bool, dict, list]  # JSON: tuple
+        assert abs(args[0]) <= 10 and set(args[1]) <= set("abc") and len(args[1]) <= 11
+    assert _mutate(None, rng) is None
+    assert len({str(a) for a in _candidate_inputs(seeds, 50, rng)}) == 50  # distinct
 
 
 def test_missing_code_data_is_named(tmp_path, monkeypatch, capsys):
