@@ -135,6 +135,8 @@ _TURN_MARKER = re.compile(
     r"<\|(?:im_end|im_start|endoftext|eot_id|end_of_text|end|start_header_id|user|assistant)\|>"
     r"|</s>"
 )
+_NEXT_PROBLEM = re.compile(r"\n[ \t#*]*(?:Problem|Question|Human|User|Q)[ \t*]*:", re.IGNORECASE)
+_ANSWERED = re.compile(r"\\boxed|\\fbox|answer", re.IGNORECASE)
 # After the last math span, only words that point back at it: "$x \ge 5$ is the solution."
 _COMMIT_TAIL = re.compile(
     r"\s*(?:(?:is|are|was|gives|as)\s+(?:the|our|my)\s+(?:final\s+)?"
@@ -243,6 +245,13 @@ def undouble_backslashes(text: str) -> str:
 def _cut_at_turn_marker(text: str) -> str:
     for m in _TURN_MARKER.finditer(text):
         if text[: m.start()].strip():
+            text = text[: m.start()]
+            break
+    # A base model that has answered often goes on with a made-up next problem.
+    answered = _ANSWERED.search(text)
+    if answered is not None:
+        m = _NEXT_PROBLEM.search(text, answered.end())
+        if m is not None:
             return text[: m.start()]
     return text
 

@@ -249,6 +249,9 @@ FREE_FORM = [
     # whatever follows a chat-template turn marker is not the response
     ("5", r"So \boxed{5}.<|im_end|><|im_start|>user Now \boxed{7}", C),
     ("7", r"So \boxed{5}.<|im_end|><|im_start|>user Now \boxed{7}", X),
+    ("5", "So the answer is 5.\n\nProblem: What is 3+4?\nSolution: The answer is 7.", C),
+    ("7", "So the answer is 5.\n\nProblem: What is 3+4?\nSolution: The answer is 7.", X),
+    ("7", "Problem: restated, we need 3+4.\nSo the answer is 7.", C),
 ]
 
 # Written-out matrices combined by arithmetic are the resulting matrix.
