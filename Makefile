@@ -7,15 +7,26 @@ BIN    := $(VENV)/bin
 EXTRAS ?= dev,sandbox,harness,bench,ray,serve,trainers
 PYTEST_ARGS ?=
 
-.PHONY: setup sandbox-ready demo test test-fast lint format clean
+.PHONY: setup sandbox-ready demo test test-fast lint format clean lock
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the version the README's figures were measured with
+# (library users get pyproject's ranges); `make lock` rewrites it from this .venv.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' -c constraints.txt
 	touch $@
+
+# Local version labels (+cpu) are dropped: the same pin then accepts a CUDA build of torch.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -i '^restem[ =]' \
+		| sed -E 's/^([^ ]+==[^+ ]+)\+[^ ]*$$/\1/' > constraints.txt.tmp
+	{ echo "# make setup installs these versions (the ones the README's figures were measured"; \
+	  echo "# with); rewritten from .venv by make lock. Library users: pyproject.toml's ranges."; \
+	  cat constraints.txt.tmp; } > constraints.txt
+	rm constraints.txt.tmp
 
 # A Docker engine running (the user's, or on Debian as root: docker.io installed, dockerd started)
 # and the sandbox image built offline; both skipped when already so. See docs/sandbox.md.
