@@ -19,7 +19,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Shape", "analyze", "label_key", "split_top"]
+__all__ = [
+    "Shape",
+    "analyze",
+    "drop_condition",
+    "evaluate_matrices",
+    "is_label",
+    "label_key",
+    "solutions",
+    "split_top",
+    "tuple_label_names",
+]
 
 # Relations that make a chain of sides; "=" is handled on its own.
 _INEQUALITY_COMMANDS = frozenset(["le", "leq", "leqslant", "ge", "geq", "geqslant", "lt", "gt"])
