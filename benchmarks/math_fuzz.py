@@ -367,6 +367,7 @@ def run_fuzz(
     latencies: list[float] = []
     exceptions: list[dict[str, str]] = []
     late: list[dict[str, Any]] = []
+    timed_out: list[dict[str, Any]] = []
     slowest: tuple[float, str, str, str] = (0.0, "", "", "")
     clock = time.perf_counter
     start = clock()
@@ -380,6 +381,8 @@ def run_fuzz(
             example = {"kind": kind, "response": response[:200], "gold": gold[:200]}
             if error is not None and len(exceptions) < 20:
                 exceptions.append({"error": error, **example})
+            if status == MathStatus.TIMEOUT.value and len(timed_out) < 30:
+                timed_out.append({"seconds": round(seconds, 3), **example})
             if seconds > limit + LATE_ALLOWANCE_S and len(late) < 20:
                 late.append({"seconds": round(seconds, 3), "status": status, **example})
             if seconds > slowest[0]:
@@ -418,4 +421,5 @@ def run_fuzz(
         },
         "exception_examples": exceptions,
         "late_examples": late,
+        "timeout_examples": timed_out,
     }
