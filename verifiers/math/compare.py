@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from restem.verifiers.math.parse import ParseError
+
 __all__ = [
     "ExactComparator",
     "NeedSympy",
@@ -49,6 +51,9 @@ def to_fraction(node) -> Fraction | None:
     if kind == "neg":
         v = to_fraction(node[1])
         return None if v is None else -v
+    if kind in ("sub", "div") and node[1] == node[2] and magnitude(node[1]) is not None:
+        # X - X and X / X for a number X too large to evaluate (a finite one: it has a size)
+        return Fraction(0) if kind == "sub" or magnitude(node[1])[0] == 0 else Fraction(1)
     if kind in ("add", "sub", "mul", "div"):
         a, b = to_fraction(node[1]), to_fraction(node[2])
         if a is None or b is None:
@@ -113,6 +118,260 @@ def to_fraction(node) -> Fraction | None:
     return None
 
 
+# ---------------------------------------------------------------- magnitudes of huge numbers
+#
+# Towers (2^20^87^84) and factorial chains cannot be evaluated, but their sizes can: |x| is kept
+# as T_level(v) with T_0(v) = v and T_{k+1}(v) = 2^T_k(v), in floats; level -1 holds numbers below
+# 2^-1000 as 2^-v. Two numbers whose sizes
+# differ clearly are different; that decides most hostile pairs in the caller, without sympy.
+# Only "different" is ever concluded, and only when one side exceeds 2^1000, where a relative gap
+# of 1e-6 between logarithms dwarfs the float error (cancellations that lose precision give up).
+
+_HUGE_LOG = 1000.0  # level 0 holds |x| < 2^1000; above, its logarithm is kept instead
+_MAX_LEVEL = 8
+_LOG2_E = 1.4426950408889634
+
+
+def _norm(sign: int, level: int, v: float):
+    if sign == 0:
+        return (0, 0, 0.0)
+    if level < 0:
+        return (sign, level, v) if _HUGE_LOG <= v < 2.0**_HUGE_LOG else None
+    if v != v or v <= 0:  # nan, or a level-0 size that underflowed: unknown
+        return None
+    while level > 0 and v < _HUGE_LOG:
+        v, level = 2.0**v, level - 1
+    if v == math.inf:
+        return None
+    if v > 2.0**_HUGE_LOG:
+        return _norm(sign, level + 1, math.log2(v)) if level < _MAX_LEVEL else None
+    return (sign, level, v)
+
+
+def _log2_of(m):
+    """log2|x| as a signed magnitude (x != 0)."""
+    _, level, v = m
+    if level > 0:
+        return (1, level - 1, v)
+    if level < 0:
+        return (-1, 0, v)
+    y = math.log2(v)
+    return (0, 0, 0.0) if y == 0 else (1 if y > 0 else -1, 0, abs(y))
+
+
+def _exp2_of(m):
+    if m is None:
+        return None
+    sign, level, v = m
+    if sign == 0:
+        return (1, 0, 1.0)
+    if level == 0:
+        y = sign * v
+        if y < -_HUGE_LOG:
+            return (1, -1, -y)  # below 2^-1000
+        return _norm(1, 1, y) if y > _HUGE_LOG else _norm(1, 0, 2.0**y)
+    return None if sign < 0 else _norm(1, level + 1, v)
+
+
+def _abs_less(a, b) -> bool:
+    return (a[1], a[2] if a[1] >= 0 else -a[2]) < (b[1], b[2] if b[1] >= 0 else -b[2])
+
+
+def _negated(m):
+    return (-m[0], m[1], m[2])
+
+
+def _signed_add(a, b, loss: list[float]):
+    if a is None or b is None:
+        return None
+    if a[0] == 0:
+        return b
+    if b[0] == 0:
+        return a
+    if a[1] == 0 and b[1] == 0:
+        total = a[0] * a[2] + b[0] * b[2]
+        big = max(a[2], b[2])
+        if total == 0:
+            return None  # exact cancellation in floats proves nothing
+        if a[0] != b[0] and abs(total) < 1e-2 * big:
+            loss[0] *= big / abs(total)  # cancellation: relative precision lost
+            if loss[0] > 1e6:
+                return None
+        return _norm(1 if total > 0 else -1, 0, abs(total))
+    # at least one side beyond 2^1000: add in log space, log2|big| + log2(1 +- 2^-gap)
+    big, small = (a, b) if _abs_less(b, a) else (b, a)
+    log_big = _log2_of(big)
+    gap = _signed_add(log_big, _negated(_log2_of(small)), loss)
+    if gap is None or gap[0] <= 0:
+        return None  # equal or unknown sizes: the sum or difference is out of reach
+    if gap[1] > 0 or gap[2] > 1100:
+        return big
+    same = a[0] == b[0]
+    if not same and gap[2] < 0.5:
+        return None
+    corr = math.log2(1 + (1 if same else -1) * 2.0 ** -gap[2])
+    if corr == 0:
+        return big
+    out = _exp2_of(_signed_add(log_big, (1 if corr > 0 else -1, 0, abs(corr)), loss))
+    return None if out is None else (big[0], out[1], out[2])
+
+
+def _signed_mul(a, b, loss: list[float]):
+    if a is None or b is None:
+        return None
+    if a[0] == 0 or b[0] == 0:
+        return (0, 0, 0.0)
+    log = _signed_add(_log2_of(a), _log2_of(b), loss)
+    out = None if log is None else _exp2_of(log)
+    return None if out is None else (a[0] * b[0], out[1], out[2])
+
+
+def _integral(node) -> bool:
+    kind = node[0]
+    if kind == "num":
+        return "." not in node[1]
+    if kind in ("add", "sub", "mul"):
+        return _integral(node[1]) and _integral(node[2])
+    if kind in ("neg", "fact"):
+        return _integral(node[1])
+    if kind == "pow":
+        return _integral(node[1]) and _integral(node[2]) and node[2][0] != "neg"
+    return False
+
+
+def magnitude(node, budget: list[int] | None = None, loss: list[float] | None = None):
+    """(sign, level, v) with |x| = T_level(v), for a number built from literals, + - * / ^ ! and
+    roots; None when unknown. Bounded work (a node budget)."""
+    budget = [200] if budget is None else budget
+    loss = [1.0] if loss is None else loss
+    budget[0] -= 1
+    if budget[0] < 0:
+        return None
+    kind = node[0]
+    rec = lambda child: magnitude(child, budget, loss)  # noqa: E731
+    if kind == "num":
+        return _literal_magnitude(node[1])
+    if kind == "const":
+        return (1, 0, math.pi) if node[1] == "pi" else None
+    if kind == "sym":
+        return (1, 0, math.e) if node[1] == "e" else None
+    if kind == "neg":
+        m = rec(node[1])
+        return None if m is None else (-m[0], m[1], m[2])
+    if kind == "abs":
+        m = rec(node[1])
+        return None if m is None else (abs(m[0]), m[1], m[2])
+    if kind in ("add", "sub"):
+        a, b = rec(node[1]), rec(node[2])
+        if a is None or b is None:
+            return None
+        return _signed_add(a, _negated(b) if kind == "sub" else b, loss)
+    if kind in ("mul", "div"):
+        a, b = rec(node[1]), rec(node[2])
+        if a is None or b is None:
+            return None
+        if kind == "mul":
+            return _signed_mul(a, b, loss)
+        if b[0] == 0:
+            return None
+        if a[0] == 0:
+            return a
+        out = _exp2_of(_signed_add(_log2_of(a), _negated(_log2_of(b)), loss))
+        return None if out is None else (a[0] * b[0], out[1], out[2])
+    if kind == "pow":
+        base, exp = rec(node[1]), rec(node[2])
+        if base is None or exp is None:
+            return None
+        if base[0] == 0:
+            return (0, 0, 0.0) if exp[0] > 0 else None
+        sign = 1
+        if base[0] < 0:
+            if not _integral(node[2]):
+                return None
+            parity = _rational(node[2]) if exp[1] == 0 and exp[2] < 1e15 else None
+            if parity is None:
+                return None
+            sign = -1 if parity.numerator % 2 else 1
+        log = _signed_mul(_log2_of(base), exp, loss)
+        out = None if log is None else _exp2_of(log)
+        return None if out is None else (sign, out[1], out[2])
+    if kind in ("sqrt", "root"):
+        a = rec(node[1])
+        n = (1, 0, 2.0) if kind == "sqrt" else rec(node[2])
+        if a is None or n is None or a[0] < 0 or n[0] <= 0 or n[1] > 0:
+            return None
+        if a[0] == 0:
+            return a
+        out = _exp2_of(_signed_mul(_log2_of(a), (1, 0, 1.0 / n[2]), loss))
+        return None if out is None else (1, out[1], out[2])
+    if kind == "fact":
+        n = rec(node[1])
+        if n is None or n[0] < 0 or n[1] < 0 or not _integral(node[1]):
+            return None
+        if n[0] == 0:
+            return (1, 0, 1.0)
+        if n[1] == 0:
+            log = math.lgamma(n[2] + 1) / math.log(2)
+            return _exp2_of((1, 0, log)) if log > 0 else (1, 0, 1.0)
+        # log2(n!) = n (log2 n - log2 e) + O(log n): relatively exact at these sizes
+        ln = _log2_of(n)
+        log = _signed_mul(n, _signed_add(ln, (-1, 0, _LOG2_E), loss), loss)
+        return None if log is None else _exp2_of(log)
+    if kind in ("mixed", "repeat"):
+        value = _rational(node)
+        if value is None:
+            return None
+        return _norm((value > 0) - (value < 0), 0, abs(float(value)))
+    return None
+
+
+def _literal_magnitude(text: str):
+    text = text.rstrip(".") or "0"
+    whole, _, frac = text.partition(".")
+    whole = whole.lstrip("0")
+    digits = (whole + frac).lstrip("0")
+    if not digits:
+        return (0, 0, 0.0)
+    if len(text) < 300:
+        return _norm(1, 0, float(text))
+    # a huge literal: its leading digits times a power of ten
+    zeros = len(frac) - len(frac.lstrip("0"))
+    exponent = len(whole) - 17 if whole else -zeros - 17
+    log = math.log2(float(digits[:17])) + exponent * math.log2(10)
+    if log < -_HUGE_LOG:
+        return (1, -1, -log)
+    return _norm(1, 1, log) if log > 0 else _norm(1, 0, 2.0**log)
+
+
+def sizes_differ(a, b) -> bool:
+    """Are two numbers certainly different by their sizes? Only decided when one exceeds 2^1000;
+    ordinary sizes are left to the exact or symbolic comparison."""
+    ma, mb = magnitude(a), magnitude(b)
+    if (ma is None) != (mb is None):
+        # an expression in a variable against a number beyond 2^1000 (or below 2^-1000): only a
+        # contrived expression (x - x + 2^{5000}) could be equal, so it is not
+        known, other = (ma, b) if mb is None else (mb, a)
+        found: set = set()
+        try:
+            _unknowns(other, found, [400])
+        except ValueError:
+            return False
+        return known[1] != 0 and any(node[0] == "sym" for node in found)
+    if ma is None or mb is None or (ma[1] == 0 and mb[1] == 0):
+        return False
+    if ma[0] != mb[0]:
+        return True
+    if -1 in (ma[1], mb[1]):  # below 2^-1000: apart from anything at level 0 or above
+        return ma[1] != mb[1] or abs(ma[2] - mb[2]) > 1e-6 * max(ma[2], mb[2])
+    while ma[1] < mb[1]:  # lift both to one level and compare there with a wide margin
+        ma = (ma[0], ma[1] + 1, math.log2(ma[2]) if ma[2] > 0 else -math.inf)
+    while mb[1] < ma[1]:
+        mb = (mb[0], mb[1] + 1, math.log2(mb[2]) if mb[2] > 0 else -math.inf)
+    if math.inf in (-ma[2], -mb[2]):  # a small one lifted past zero: far below the other
+        return True
+    return abs(ma[2] - mb[2]) > 1e-6 * max(abs(ma[2]), abs(mb[2]))
+
+
 def is_decimal_literal(node) -> bool:
     if node[0] == "neg":
         node = node[1]
@@ -150,6 +409,29 @@ def _is_infinite(node) -> bool:
 
 def _single_variable(node) -> bool:
     return node[0] == "sym" and node[1] not in ("i", "e")
+
+
+def _label(node) -> bool:
+    """A name a value is given to: ``x``, ``a_1``, ``f(x)`` (an application to variables)."""
+    if _single_variable(node):
+        return True
+    if node[0] == "ratio":  # V_1 : V_2 = 11 : 21
+        return all(_label(x) for x in node[1])
+    if node[0] != "apply":
+        return False
+    arg = node[2]
+    args = arg[3] if arg[0] == "tuple" else [arg]
+    return all(_single_variable(a) for a in args)
+
+
+def _is_set_like(node) -> bool:
+    """Written as a set: braces, an interval with an infinite end, a union or a difference."""
+    kind = node[0]
+    if kind in ("set", "union", "diff", "builder"):
+        return True
+    if kind != "tuple" or len(node[3]) != 2:
+        return False
+    return node[1] + node[2] != "()" or any(_is_infinite(x) for x in node[3])
 
 
 def _expand_pm(node, budget: list[int]) -> list:
@@ -191,30 +473,308 @@ def _interval(node):
 
 
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
+_NEG_INF, _POS_INF = ("neg", ("const", "inf")), ("const", "inf")
+
+
+def _rational(node) -> Fraction | None:
+    try:
+        return to_fraction(node)
+    except NeedSympy:
+        return None
+
+
+def _frac_node(value: Fraction):
+    magnitude = ("num", str(abs(value.numerator)))
+    if value.denominator != 1:
+        magnitude = ("div", magnitude, ("num", str(value.denominator)))
+    return ("neg", magnitude) if value < 0 else magnitude
+
+
+def _unknowns(node, found: set, budget: list[int]) -> None:
+    """The unknowns of an expression: variables, and applications like f(x) taken whole."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError("expression too large")
+    kind = node[0]
+    if kind == "sym":
+        if _single_variable(node):
+            found.add(node)
+    elif kind == "apply":
+        found.add(node)
+    elif kind not in ("num", "const", "repeat", "mixed"):
+        for child in node[1:]:
+            if isinstance(child, tuple):
+                _unknowns(child, found, budget)
+            elif isinstance(child, list):
+                for item in child:
+                    if isinstance(item, tuple):
+                        _unknowns(item, found, budget)
+
+
+def _linear(node, var):
+    """``node`` as ``k * var + b``: (k, b) with k rational and b an expression (None for 0);
+    None when ``node`` is not linear in ``var`` with a rational coefficient."""
+    if node == var:
+        return Fraction(1), None
+    kind = node[0]
+    found: set = set()
+    _unknowns(node, found, [400])
+    if var not in found:
+        return Fraction(0), node
+    if kind == "neg":
+        inner = _linear(node[1], var)
+        if inner is None:
+            return None
+        k, b = inner
+        return -k, (None if b is None else ("neg", b))
+    if kind in ("add", "sub"):
+        left, right = _linear(node[1], var), _linear(node[2], var)
+        if left is None or right is None:
+            return None
+        (k1, b1), (k2, b2) = left, right
+        k = k1 + k2 if kind == "add" else k1 - k2
+        if b2 is None:
+            b = b1
+        elif b1 is None:
+            b = b2 if kind == "add" else ("neg", b2)
+        else:
+            b = (kind, b1, b2)
+        return k, b
+    if kind in ("mul", "div"):
+        left = _linear(node[1], var)
+        if kind == "mul" and left is not None and left[0] == 0:
+            c, other = _rational(node[1]), _linear(node[2], var)
+        else:
+            c, other = _rational(node[2]), left
+        if c is None or other is None or (kind == "div" and c == 0):
+            return None
+        factor = c if kind == "mul" else 1 / c
+        k, b = other
+        return k * factor, (None if b is None else ("mul", b, _frac_node(factor)))
+    return None
+
+
+def _solve_side(expr, var):
+    """``expr`` = k * var + b -> (k, b), with k != 0; else None."""
+    lin = _linear(expr, var)
+    if lin is None or lin[0] == 0:
+        return None
+    return lin
+
+
+def _isolate(bound, k: Fraction, b):
+    """The value of var where ``k * var + b == bound``, as an AST."""
+    shifted = bound if b is None else ("sub", bound, b)
+    return shifted if k == 1 else ("div", shifted, _frac_node(k))
+
+
+def _abs_intervals(lo, lo_closed, hi, hi_closed):
+    """The intervals where ``lo <(=) |u| <(=) hi`` (``None`` ends are infinite), in u; rational
+    bounds only. Returns a list of (lo, hi, lo_closed, hi_closed) Fraction-or-None tuples."""
+    if lo is not None and hi is not None and lo > hi:
+        return []
+    if lo is not None and lo < 0:
+        lo, lo_closed = None, False
+    if hi is not None and (hi < 0 or (hi == 0 and not hi_closed)):
+        return []
+    if lo is None or (lo == 0 and lo_closed):
+        return [(None if hi is None else -hi, hi, hi_closed, hi_closed)]
+    neg_lo = None if hi is None else -hi
+    return [(neg_lo, -lo, hi_closed, lo_closed), (lo, hi, lo_closed, hi_closed)]
 
 
 def _inequality_intervals(ops, parts):
-    """``a < x <= b``, ``x >= a``, ``a > x`` in one variable -> intervals, else None."""
-    if any(op not in _FLIP for op in ops):
+    """A relation in one unknown (``a < x <= b``, ``-x > -1``, ``|x| \\ge 2``, ``x \\ne 3``)
+    -> its solution set as intervals, else None."""
+    if len(parts) not in (2, 3) or any(op not in _FLIP and op != "!=" for op in ops):
         return None
-    neg_inf, pos_inf = ("neg", ("const", "inf")), ("const", "inf")
+    if "!=" in ops and len(parts) != 2:
+        return None
+    found: set = set()
+    try:
+        for part in parts:
+            _unknowns(part, found, [400])
+    except ValueError:
+        return None
+    if len(found) != 1:
+        return None
+    (var,) = found
     if len(parts) == 2:
-        (left, right), op = parts, ops[0]
-        if _single_variable(right) and not _single_variable(left):
-            left, right, op = right, left, _FLIP[op]
-        if not _single_variable(left):
+        left, right = parts
+        op = ops[0]
+        left_unknowns: set = set()
+        _unknowns(left, left_unknowns, [400])
+        if not left_unknowns:
+            left, right, op = right, left, _FLIP.get(op, op)
+        found_right: set = set()
+        _unknowns(right, found_right, [400])
+        if found_right:
             return None
+        # lo-side: "x > a" -> (a, oo); as a double inequality with one open side
+        if op == "!=":
+            return _ne_intervals(left, right, var)
         if op in ("<", "<="):
-            return [(neg_inf, right, False, op == "<=")]
-        return [(right, pos_inf, op == ">=", False)]
-    if len(parts) == 3 and _single_variable(parts[1]):
-        lo, hi = parts[0], parts[2]
-        op1, op2 = ops
-        if op1 in (">", ">=") and op2 in (">", ">="):
-            lo, hi, op1, op2 = hi, lo, _FLIP[op2], _FLIP[op1]
-        if op1 in ("<", "<=") and op2 in ("<", "<="):
-            return [(lo, hi, op1 == "<=", op2 == "<=")]
-    return None
+            return _double(left, var, None, False, right, op == "<=")
+        return _double(left, var, right, op == ">=", None, False)
+    lo, mid, hi = parts
+    op1, op2 = ops
+    if op1 in (">", ">=") and op2 in (">", ">="):
+        lo, hi, op1, op2 = hi, lo, _FLIP[op2], _FLIP[op1]
+    if not (op1 in ("<", "<=") and op2 in ("<", "<=")):
+        return None
+    side: set = set()
+    _unknowns(lo, side, [400])
+    _unknowns(hi, side, [400])
+    if side:
+        return None
+    return _double(mid, var, lo, op1 == "<=", hi, op2 == "<=")
+
+
+def _ne_intervals(expr, bound, var):
+    lin = _solve_side(expr, var)
+    if lin is None:
+        return None
+    point = _isolate(bound, *lin)
+    return [(_NEG_INF, point, False, False), (point, _POS_INF, False, False)]
+
+
+def _double(expr, var, lo, lo_closed, hi, hi_closed):
+    """Where ``lo <(=) expr <(=) hi`` (None: no bound on that side), in ``var``."""
+    if expr[0] == "abs":
+        return _abs_double(expr[1], var, lo, lo_closed, hi, hi_closed)
+    lin = _solve_side(expr, var)
+    if lin is None:
+        return None
+    k, b = lin
+    lo_end = _NEG_INF if lo is None else _isolate(lo, k, b)
+    hi_end = _POS_INF if hi is None else _isolate(hi, k, b)
+    lo_closed, hi_closed = lo_closed and lo is not None, hi_closed and hi is not None
+    if k < 0:  # dividing by a negative coefficient flips the interval and its brackets
+        lo_end, hi_end = hi_end, lo_end
+        lo_end = _NEG_INF if hi is None else lo_end
+        hi_end = _POS_INF if lo is None else hi_end
+        lo_closed, hi_closed = hi_closed, lo_closed
+    return [(lo_end, hi_end, lo_closed, hi_closed)]
+
+
+def _abs_double(inner, var, lo, lo_closed, hi, hi_closed):
+    lin = _solve_side(inner, var)
+    if lin is None:
+        return None
+    k, b = lin
+    b_value = Fraction(0) if b is None else _rational(b)
+    lo_value = None if lo is None else _rational(lo)
+    hi_value = None if hi is None else _rational(hi)
+    if (
+        b_value is None
+        or (lo is not None and lo_value is None)
+        or (hi is not None and hi_value is None)
+    ):
+        return None
+    out = []
+    for u_lo, u_hi, c_lo, c_hi in _abs_intervals(lo_value, lo_closed, hi_value, hi_closed):
+        # u = k x + b  ->  x = (u - b) / k
+        x_lo = None if u_lo is None else (u_lo - b_value) / k
+        x_hi = None if u_hi is None else (u_hi - b_value) / k
+        if k < 0:
+            x_lo, x_hi, c_lo, c_hi = x_hi, x_lo, c_hi, c_lo
+        out.append(
+            (
+                _NEG_INF if x_lo is None else _frac_node(x_lo),
+                _POS_INF if x_hi is None else _frac_node(x_hi),
+                c_lo and x_lo is not None,
+                c_hi and x_hi is not None,
+            )
+        )
+    return out
+
+
+def _builder(node):
+    """``\\{x \\mid x < 3\\}`` -> the intervals its conditions describe (over the reals)."""
+    _, var, domain, conditions = node
+    if domain is not None and canonical(domain) != ("ivl", [(_NEG_INF, _POS_INF, False, False)]):
+        raise ParseError("set-builder over a domain other than the reals")
+    parts = []
+    for condition in conditions:
+        found: set = set()
+        _unknowns(condition, found, [400])
+        value = canonical(condition)
+        if found != {("sym", var)} or value[0] != "ivl":
+            raise ParseError("set-builder condition is not an inequality in its variable")
+        parts.extend(value[1])
+    return ("ivl", parts)
+
+
+def _bound(node, upper: bool):
+    """An interval end as a Fraction; None for the matching infinity; raises ValueError else."""
+    if _is_infinite(node):
+        if (node[0] == "neg") == upper:
+            raise ValueError("reversed infinity")
+        return None
+    value = _rational(node)
+    if value is None:
+        raise ValueError("not a rational end")
+    return value
+
+
+def _upper_less(v1, c1, v2, c2) -> bool:
+    """Is the upper end (v1, closed c1) below (v2, c2)? None is +infinity."""
+    if v1 is None or v2 is None:
+        return v2 is None and v1 is not None
+    return v1 < v2 or (v1 == v2 and c2 and not c1)
+
+
+def _nonempty(lo, hi, lo_closed, hi_closed) -> bool:
+    return lo is None or hi is None or lo < hi or (lo == hi and lo_closed and hi_closed)
+
+
+def _subtract(a, b) -> list:
+    al, ah, alc, ahc = a
+    bl, bh, blc, bhc = b
+    out = []
+    if bl is not None:  # the part of a below b
+        hi, hic = (ah, ahc) if _upper_less(ah, ahc, bl, not blc) else (bl, not blc)
+        if _nonempty(al, hi, alc, hic):
+            out.append((al, hi, alc, hic))
+    if bh is not None:  # the part of a above b
+        above = al is not None and (al > bh or (al == bh and not (alc and bhc)))
+        lo, loc = (al, alc) if above else (bh, not bhc)
+        if _nonempty(lo, ah, loc, ahc):
+            out.append((lo, ah, loc, ahc))
+    return out
+
+
+def _difference(a, b):
+    """``A \\setminus B`` for intervals and finite sets with rational ends; else kept as is."""
+    try:
+        if a[0] == "ivl":
+            pieces = [(_bound(lo, False), _bound(hi, True), lc, hc) for lo, hi, lc, hc in a[1]]
+        else:
+            raise ValueError("not intervals")
+        if b[0] == "set" and all(v[0] == "scalar" for v in b[1]):
+            holes = [(p, p, True, True) for p in (_bound(v[1], True) for v in b[1])]
+        elif b[0] == "ivl":
+            holes = [(_bound(lo, False), _bound(hi, True), lc, hc) for lo, hi, lc, hc in b[1]]
+        else:
+            raise ValueError("not intervals")
+        if any(h[0] is None and h[1] is None and (h[2] or h[3]) for h in holes):
+            raise ValueError("odd hole")
+        for hole in holes[:64]:
+            pieces = [part for piece in pieces for part in _subtract(piece, hole)][:256]
+    except ValueError:
+        return ("diff", a, b)
+    return (
+        "ivl",
+        [
+            (
+                _NEG_INF if lo is None else _frac_node(lo),
+                _POS_INF if hi is None else _frac_node(hi),
+                lc,
+                hc,
+            )
+            for lo, hi, lc, hc in pieces
+        ],
+    )
 
 
 def canonical(node):
@@ -229,7 +789,16 @@ def canonical(node):
             return ("ivl", [part for item in flat for part in item[1]])
         return ("set", flat, "list")
     if kind == "set":
-        return ("set", [canonical(x) for x in node[1]], "braces")
+        flat = []
+        for item in (canonical(x) for x in node[1]):  # \{1 \pm \sqrt5, -2\} has three members
+            flat.extend(item[1] if item[0] == "set" and item[2] == "pm" else [item])
+        return ("set", flat, "braces")
+    if kind == "ratio":
+        return ("ratio", [canonical(x) for x in node[1]])
+    if kind == "builder":
+        return _builder(node)
+    if kind == "diff" or (kind == "sub" and _is_set_like(node[1]) and _is_set_like(node[2])):
+        return _difference(canonical(node[1]), canonical(node[2]))
     if kind == "tuple":
         interval = _interval(node)
         if interval is not None:
@@ -250,12 +819,17 @@ def canonical(node):
         return ("ivl", parts)
     if kind == "rel":
         ops, parts = node[1], node[2]
-        if all(op == "=" for op in ops):
-            if _single_variable(parts[0]) and len(parts) == 2:
-                return canonical(parts[-1])
-            if len(parts) == 2 and _single_variable(parts[1]) and parts[0][0] != "sym":
+        if "~" in ops:  # "a \approx 1.36": the approximation is commentary on the exact value
+            cut = ops.index("~")
+            if cut == 0:
                 return canonical(parts[0])
-            if len(parts) > 2 and all(_single_variable(p) for p in parts[:-1]):
+            ops, parts = ops[:cut], parts[: cut + 1]
+        if all(op == "=" for op in ops):
+            if _label(parts[0]) and len(parts) == 2:
+                return canonical(parts[-1])
+            if len(parts) == 2 and _label(parts[1]) and parts[0][0] not in ("sym", "apply"):
+                return canonical(parts[0])
+            if len(parts) > 2 and all(_label(p) for p in parts[:-1]):
                 return canonical(parts[-1])
             if len(parts) == 2:
                 return ("eq", parts[0], parts[1])
@@ -284,11 +858,20 @@ class ExactComparator:
         self.min_sig_digits = min_sig_digits
 
     def scalars_equal(self, a, b) -> bool:
-        fa, fb = to_fraction(a), to_fraction(b)
+        try:
+            fa, fb = to_fraction(a), to_fraction(b)
+        except NeedSympy:
+            if a == b:
+                return True
+            if sizes_differ(a, b):  # towers, factorial chains: different sizes, decided here
+                return False
+            raise
         if fa is not None and fb is not None:
             return self.rationals_equal(a, fa, b, fb)
         if a == b:
             return True
+        if sizes_differ(a, b):
+            return False
         raise NeedSympy
 
     def rationals_equal(self, a, fa: Fraction, b, fb: Fraction) -> bool:
@@ -348,6 +931,24 @@ def _as_vector(value):
     return None
 
 
+def _ratios_equal(g, r, cmp) -> bool:
+    """Ratios are equal when proportional (``2:4`` = ``1:2``); ``a:b`` also equals the number a/b."""
+    if g[0] != "ratio":
+        g, r = r, g
+    if any(x[0] != "scalar" for x in g[1]):
+        return False
+    if r[0] == "scalar":
+        return len(g[1]) == 2 and cmp.scalars_equal(("div", g[1][0][1], g[1][1][1]), r[1])
+    if r[0] != "ratio" or len(r[1]) != len(g[1]) or any(x[0] != "scalar" for x in r[1]):
+        return False
+    gs, rs = [x[1] for x in g[1]], [x[1] for x in r[1]]
+    if any(_rational(x) == 0 for x in gs + rs):  # no scaling with a zero term: compare as written
+        return all(cmp.scalars_equal(x, y) for x, y in zip(gs, rs))
+    return all(
+        cmp.scalars_equal(("mul", gi, rs[0]), ("mul", ri, gs[0])) for gi, ri in zip(gs[1:], rs[1:])
+    )
+
+
 def values_equal(g, r, cmp) -> bool:
     """Structural equality of canonical values; scalars are decided by ``cmp``."""
     gk, rk = g[0], r[0]
@@ -382,6 +983,10 @@ def values_equal(g, r, cmp) -> bool:
         if gv is None or rv is None or len(gv) != len(rv):
             return False
         return all(values_equal(x, y, cmp) for x, y in zip(gv, rv))
+    if gk == "ratio" or rk == "ratio":
+        return _ratios_equal(g, r, cmp)
+    if gk == "diff" and rk == "diff":
+        return values_equal(g[1], r[1], cmp) and values_equal(g[2], r[2], cmp)
     if gk == "eq" and rk == "eq":
         return cmp.equations_equal(g[1], g[2], r[1], r[2])
     if gk == "rel" and rk == "rel":

@@ -68,15 +68,47 @@ _TEXT_COMMANDS = (
     "\\boldsymbol",
     "\\mathnormal",
     "\\emph",
+    "\\textnormal",
+    "\\textup",
 )
 _UNIT_TAIL = re.compile(
-    r"\s*\\(?:text|mbox|textrm|mathrm|textit|textbf)\s*\{\s*([^{}]*)\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$"
+    r"\s*\\(?:text|mbox|textrm|mathrm|textit|textbf|textnormal|textup|operatorname)\s*\{\s*([^{}]*)\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$"
 )
 _WORD_UNIT_TAIL = re.compile(
     r"^(?P<head>.*?[0-9}).])\s+(?P<unit>[A-Za-z]{2,}(?:[\s-]+[A-Za-z]{2,})*)\s*(?:\^\s*\{?[23]\}?)?$"
 )
 _SEPARATOR_WORDS = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b)\s*", re.IGNORECASE)
 _LEADING_MEMBERSHIP = re.compile(r"^[a-zA-Z]\s*\\in\s*")
+# "11,\\! 111,\\! 100": a comma with a negative space is MATH's thousands separator, never a list.
+_COMMA_THOUSANDS = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3}(?!\d))")
+# "1 000 000" (a space, \, \; or ~ between groups of three digits): one number. A group of any
+# other length ("1 0000") is not a separator, and the answer stays unparseable.
+_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?: \d{3})+(?!\d)")
+# Ordinals: 12^{\text{th}}, 12^{th}, 12\text{th}, 12th, 1st, 22nd, 3rd.
+_SUFFIX = r"(?:st|nd|rd|th)"
+_TEXT_SUFFIX = r"\\(?:text|mathrm|textnormal|textrm)\s*\{\s*" + _SUFFIX + r"\s*\}"
+_ORDINAL = re.compile(
+    r"(?<=\d)\s*(?:\^\s*\{\s*"
+    + _TEXT_SUFFIX
+    + r"\s*\}|\^\s*"
+    + _TEXT_SUFFIX
+    + r"|\^\s*\{\s*"
+    + _SUFFIX
+    + r"\s*\}|"
+    + _TEXT_SUFFIX
+    + r"|\^?\s*"
+    + _SUFFIX
+    + r"(?![A-Za-z]))"
+)
+_THOUSANDS = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3}(?!\d))")
+# "1 000 000" (a space, \, \; or ~ between groups of three digits): one number. A group of any
+# other length ("1 0000") is not a separator, and the answer stays unparseable.
+_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?: \d{3})+(?!\d)")
+# Ordinals: 12^{\text{th}}, 12^{th}, 12\text{th}, 12th, 1st, 22nd, 3rd.
+_ORDINAL = re.compile(
+    r"(?<=\d)\s*(?:\^\s*\{?\s*(?:\\(?:text|mathrm|textnormal)\s*\{\s*)?|\\text\s*\{\s*)?"
+    r"(?:st|nd|rd|th)(?![A-Za-z])\s*\}?\s*\}?"
+)
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _CHOICE = re.compile(r"^\(\s*([A-E])\s*\)(?:\s.*)?$|^([A-E])$")
 _BASE = re.compile(r"^([0-9A-Za-z]+)_\{?\s*(\d{1,2})\s*\}?$")
@@ -97,6 +129,9 @@ _MATH_WORDS = frozenset(
         "arcsin",
         "arccos",
         "arctan",
+        "arcsec",
+        "arccsc",
+        "arccot",
         "sinh",
         "cosh",
         "tanh",
@@ -197,6 +232,7 @@ def text_key(s: str) -> str:
     s = unwrap_commands(s, _TEXT_COMMANDS)
     s = s.lower()
     s = re.sub(r"\\[,;:! ]|\\quad|~|\$|\\\(|\\\)", "", s)
+    s = re.sub(r"(?<=\d)\s+(?=\d)", "_", s)  # "1 0000" is not the wording of 10000
     return re.sub(r"[\s.{}]", "", s)
 
 
@@ -236,8 +272,10 @@ def normalize_answer(raw: str) -> Normalized:
             s = s.replace(old, new)
     s = _strip_delimiters(s)
     balanced = braces_balanced(s)
+    s = _COMMA_THOUSANDS.sub(",", s)
     s = _DELETE.sub("", s)
     s = _SPACE.sub(" ", s)
+    s = _SPACE_THOUSANDS.sub(lambda m: m.group(0).replace(" ", ""), s)
     s = s.replace("{,}", ",")
     s = _CHOOSE.sub(r"\\binom{\1}{\2}", s)
     s = s.replace("\\langle", "(").replace("\\rangle", ")")
@@ -249,6 +287,8 @@ def normalize_answer(raw: str) -> Normalized:
     s = s.replace("\\$", "").replace("$", "")
     s = _SEPARATOR_WORDS.sub(", ", s) if re.search(r"\d|\\|[=<>]", s) else s
     s = s.strip().rstrip(".;,").strip()
+
+    s = _ORDINAL.sub("", s)
 
     # Units: a trailing \text{...} after something else is a unit ("5\text{ cm}^2").
     for _ in range(3):
@@ -275,7 +315,8 @@ def normalize_answer(raw: str) -> Normalized:
         s = s.replace(",", "")
     s = s.rstrip(".").strip()
 
-    is_text = _looks_like_text(s) and choice is None
+    # "No" is a word, not N times o (three-letter words are caught by _looks_like_text).
+    is_text = (_looks_like_text(s) or s.lower() == "no") and choice is None
     return Normalized(
         latex=s,
         key=text_key(before_unwrap),

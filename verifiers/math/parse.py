@@ -9,7 +9,8 @@ and it runs in linear time, so it is safe in the caller's process. Node shapes:
 ``("func", name, arg)`` ``("log", base_or_None, arg)`` ``("floor"|"ceil", a)``
 ``("mixed", whole, num, den)`` ``("repeat", text, repeating_digits)``
 ``("tuple", open, close, items)`` ``("set", items)`` ``("list", items)`` ``("union", parts)``
-``("rel", ops, parts)`` ``("matrix", rows)``
+``("rel", ops, parts)`` ``("matrix", rows)`` ``("ratio", items)`` ``("apply", name, arg)``
+``("diff", a, b)`` (set difference) ``("builder", var, domain_or_None, conditions)``
 """
 
 from __future__ import annotations
@@ -42,8 +43,22 @@ _FUNCTIONS = frozenset(
         "ln",
         "log",
         "lg",
+        "arcsec",
+        "arccsc",
+        "arccot",
     ]
 )
+# f^{-1} of a trigonometric function is its inverse (\tan^{-1} x = \arctan x), not 1/tan.
+_INVERSES = {
+    "sin": "arcsin",
+    "cos": "arccos",
+    "tan": "arctan",
+    "sec": "arcsec",
+    "csc": "arccsc",
+    "cot": "arccot",
+}
+# Letters that conventionally name functions: f(x+1) is an application, never f*(x+1).
+_FUNCTION_LETTERS = frozenset("fghFGH")
 _GREEK = frozenset(
     [
         "alpha",
@@ -96,16 +111,38 @@ _RELATIONS = {
     "gt": ">",
     "ne": "!=",
     "neq": "!=",
-    "approx": "=",
+    "approx": "~",  # an approximation: commentary after the exact value, dropped when comparing
     "equiv": "=",
 }
-_PLAIN_FUNCTIONS = ("arcsin", "arccos", "arctan", "sqrt", "sin", "cos", "tan", "log", "ln", "exp")
+_PLAIN_FUNCTIONS = (
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arcsec",
+    "arccsc",
+    "arccot",
+    "sqrt",
+    "sin",
+    "cos",
+    "tan",
+    "log",
+    "ln",
+    "exp",
+)
 _MATRIX_ENVS = frozenset(
     ["matrix", "pmatrix", "bmatrix", "Bmatrix", "vmatrix", "Vmatrix", "smallmatrix", "array"]
 )
 
 
 _DIGITS = frozenset("0123456789")
+
+
+def _NE_AFTER(s: str, i: int) -> bool:
+    """Is ``!=`` at ``i`` a not-equal sign? Not after a digit or a closing bracket (``5!=120``)."""
+    j = i - 1
+    while j >= 0 and s[j] == " ":
+        j -= 1
+    return j < 0 or s[j] not in "0123456789)}]!"
 
 
 def tokenize(s: str) -> list[tuple[str, str]]:
@@ -179,7 +216,10 @@ def tokenize(s: str) -> list[tuple[str, str]]:
                 i = j + 1
             else:
                 raise ParseError("trailing backslash")
-        elif ch in "+-*/^_()[]{}|!=<>,;&'":
+        elif ch == "!" and s.startswith("=", i + 1) and _NE_AFTER(s, i):
+            tokens.append(("op", "!="))  # x != 3; but 5!=120 stays a factorial
+            i += 2
+        elif ch in "+-*/^_()[]{}|!=<>,;&':":
             tokens.append(("op", ch))
             i += 1
         else:
@@ -239,24 +279,38 @@ class _Parser:
                 self.pos += 1
                 return value + "="
             return value
+        if kind == "op" and value == "!=":
+            return "!="
         if kind == "cmd" and value in _RELATIONS:
             return _RELATIONS[value]
         return None
 
     def parse_relation(self):
-        parts = [self.parse_union()]
+        parts = [self.parse_ratio()]
         ops = []
         while (op := self.relation_op()) is not None:
             self.advance()
             ops.append(op)
-            parts.append(self.parse_union())
+            parts.append(self.parse_ratio())
         return ("rel", ops, parts) if ops else parts[0]
 
-    def parse_union(self):
-        parts = [self.parse_expr(0)]
-        while self.at("cmd", "cup"):
+    def parse_ratio(self):
+        """``a : b : c``, a ratio (looser than any arithmetic, tighter than a relation)."""
+        items = [self.parse_union()]
+        while self.at("op", ":") or self.at("cmd", "colon"):
             self.advance()
-            parts.append(self.parse_expr(0))
+            items.append(self.parse_union())
+        return ("ratio", items) if len(items) > 1 else items[0]
+
+    def parse_union(self):
+        left = self.parse_expr(0)
+        parts = [left]
+        while self.at("cmd", "cup") or self.at("cmd", "setminus") or self.at("cmd", "backslash"):
+            if self.advance()[1] == "cup":
+                parts.append(self.parse_expr(0))
+            else:  # A \cup B \setminus C: the difference binds to everything before it
+                whole = ("union", parts) if len(parts) > 1 else parts[0]
+                parts = [("diff", whole, self.parse_expr(0))]
         return ("union", parts) if len(parts) > 1 else parts[0]
 
     def starts_atom(self) -> bool:
@@ -283,6 +337,9 @@ class _Parser:
                     "rfloor",
                     "rceil",
                     "setminus",
+                    "backslash",
+                    "mid",
+                    "colon",
                 )
                 and value not in _RELATIONS
             )
@@ -323,6 +380,9 @@ class _Parser:
                 elif self.starts_atom():
                     if min_bp >= 20:
                         break
+                    if left[0] == "num" and self.at("num"):
+                        # "1 0000", "3 5": not a product anyone writes; a malformed number
+                        raise ParseError("two numbers side by side")
                     right = self.parse_expr(21)
                     left = ("mul", left, right)
                 else:
@@ -425,6 +485,8 @@ class _Parser:
         if kind == "num":
             return self.parse_number(value)
         if kind == "id":
+            if self.at("op", "(") and self.applies(value):
+                return ("apply", value, self.parse_prefix())
             return ("sym", value)
         if kind == "op":
             if value == "-":
@@ -461,6 +523,9 @@ class _Parser:
             if self.at("rset"):
                 self.advance()
                 return ("set", [])
+            builder = self.parse_builder()
+            if builder is not None:
+                return builder
             items = [self.parse_relation()]
             while self.at("op", ","):
                 self.advance()
@@ -472,6 +537,51 @@ class _Parser:
         if kind == "cmd":
             return self.parse_command(value)
         raise ParseError(f"unexpected {value or kind}")
+
+    def _builder_separator(self) -> bool:
+        return self.at("cmd", "mid") or self.at("op", ":") or self.at("op", "|")
+
+    def parse_builder(self):
+        """``\\{x \\mid x < 3\\}`` or ``\\{x \\in S : ...\\}``, just after ``\\{``; else None."""
+        kind, var = self.peek()
+        if kind != "id":
+            return None
+        if self.peek(1) == ("cmd", "in"):
+            self.pos += 2
+            self.abs_depth += 1  # a "|" after the domain separates, it does not open |...|
+            try:
+                domain = self.parse_union()
+            finally:
+                self.abs_depth -= 1
+        elif self.peek(1) in (("cmd", "mid"), ("op", ":"), ("op", "|")):
+            self.pos += 1
+            domain = None
+        else:
+            return None
+        if not self._builder_separator():
+            raise ParseError("expected | in a set-builder")
+        self.advance()
+        conditions = [self.parse_relation()]
+        while self.at("op", ","):
+            self.advance()
+            conditions.append(self.parse_relation())
+        self.expect("rset")
+        return ("builder", var, domain, conditions)
+
+    def applies(self, letter: str) -> bool:
+        """Is ``letter(`` a function application? (The "(" is the next token.)
+
+        A function letter (f, g, h) always is; any other letter when its argument is a bare number
+        (``-p(0)`` is the value of p at 0, not 0), since a product would be written ``0p``.
+        """
+        if letter in _FUNCTION_LETTERS:
+            return True
+        if letter in "ei":
+            return False
+        k = 1
+        if self.peek(k) == ("op", "-"):
+            k += 1
+        return self.peek(k)[0] == "num" and self.peek(k + 1) == ("op", ")")
 
     def parse_matrix(self):
         rows: list[list] = [[]]
@@ -533,6 +643,8 @@ class _Parser:
                 arg = self.parse_prefix()
             else:
                 arg = self.parse_expr(25)
+            if exponent == ("neg", ("num", "1")) and name in _INVERSES:
+                return ("func", _INVERSES[name], arg)  # \tan^{-1} x is \arctan x
             node = ("log", base, arg) if name in ("log", "lg") else ("func", name, arg)
             return ("pow", node, exponent) if exponent is not None else node
         raise ParseError(f"unsupported command \\{name}")

@@ -35,6 +35,9 @@ _FUNCTIONS = {
     "arcsin": sympy.asin,
     "arccos": sympy.acos,
     "arctan": sympy.atan,
+    "arcsec": sympy.asec,
+    "arccsc": sympy.acsc,
+    "arccot": sympy.acot,
     "sinh": sympy.sinh,
     "cosh": sympy.cosh,
     "tanh": sympy.tanh,
@@ -104,6 +107,8 @@ def to_sympy(node):
         return sympy.ceiling(to_sympy(node[1]))
     if kind == "func":
         return _FUNCTIONS[node[1]](to_sympy(node[2]))
+    if kind == "apply":  # f(x+1): an undefined function applied, never a product
+        return sympy.Function(node[1])(to_sympy(node[2]))
     if kind == "log":
         base, arg = node[1], to_sympy(node[2])
         return sympy.log(arg) if base is None else sympy.log(arg, to_sympy(base))
