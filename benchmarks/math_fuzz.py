@@ -30,9 +30,10 @@ from typing import Any
 
 __all__ = ["KINDS", "LATE_ALLOWANCE_S", "fuzz_pairs", "latency_histogram", "run_fuzz"]
 
-# Killing a stuck worker, starting its replacement and handing back the verdict: a moment past
-# the limit is process overhead, not a late verdict.
-LATE_ALLOWANCE_S = 1.0
+# Killing a stuck worker, reaping it and handing back the verdict: a moment past the limit is
+# process overhead, not a late verdict. The same slack as the verifier's property tests
+# (tests/verifiers/math/test_properties.py); the maximum latency is reported as measured.
+LATE_ALLOWANCE_S = 1.5
 
 _FRAGMENTS = (
     *"0123456789",
