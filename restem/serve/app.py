@@ -21,6 +21,7 @@ import contextlib
 import hmac
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -129,6 +130,13 @@ class Service:
         if self.executor is not None:
             self.executor.close()
         self.executor = self.run_sandbox = None
+        if self.settings.executor == "ray":
+            import ray
+
+            # Disconnect; a local instance the server started goes with it (left to interpreter
+            # exit, its agent processes outlived the server).
+            if ray.is_initialized():
+                ray.shutdown()
 
     # ------------------------------------------------------------ request plumbing
 
@@ -430,13 +438,32 @@ def _routes(service: Service) -> list[Route]:
     ]
 
 
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _signal_handlers() -> dict:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in _SIGNALS}
+
+
+def _restore_signal_handlers(handlers: dict) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
+
+
 def create_app(settings: ServeSettings, service: Service | None = None) -> Starlette:
     """The ASGI app; its lifespan opens the executor and sandbox and closes them at shutdown."""
     service = service or Service(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        handlers = _signal_handlers()
         await asyncio.to_thread(service.open)
+        # ray.init installs its own SIGTERM handler (it aborts the process): put back the
+        # server's, so SIGTERM still drains in-flight requests and closes the pools.
+        _restore_signal_handlers(handlers)
         try:
             yield
         finally:

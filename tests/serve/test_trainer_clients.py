@@ -270,7 +270,7 @@ def test_verl_sandbox_fusion_client_run_code(open_server):
 
 
 def test_verl_sandbox_fusion_request_shape(open_server):
-    """verl's sandbox client posts a plain JSON body with memory_limit_MB; restem caps it."""
+    """The body verl's sandbox client (call_sandbox_api) posts, memory_limit_MB included."""
     import httpx
 
     body = {
@@ -280,6 +280,8 @@ def test_verl_sandbox_fusion_request_shape(open_server):
         "run_timeout": 5,
         "compile_timeout": 10,
         "memory_limit_MB": 128,
+        "files": {},
+        "fetch_files": [],
     }
     r = httpx.post(f"{open_server.url}/run_code", json=body, timeout=60)
     assert r.status_code == 200, r.text
