@@ -167,6 +167,7 @@ def _run_program(code, path):
     main.__file__ = path
     main.__builtins__ = builtins
     main.__cached__ = None
+    main.__annotations__ = {}  # as `python main.py` has
     try:
         from importlib.machinery import SourceFileLoader
 

@@ -156,9 +156,12 @@ class LocalSandbox(Sandbox):
                     request.update(program=program, limits=limits.to_dict())
                     timeout += limits.cpu_s  # the fork server compiles and imports first
                 try:
-                    result = RunResult.from_dict(session.call(request, timeout))
+                    row = session.call(request, timeout)
+                    result = RunResult.from_dict(row)
                 except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
                     result = RunResult.sandbox_error(session.failure(exc), session.age())
+                    row = {"retire": True}
+                if row.get("retire"):  # failed, or the program changed the runner: start over
                     session.close()
                     session = None
                 if last and session is not None:

@@ -108,14 +108,16 @@ def rlimits_for(limits, extra_processes):
     }
 
 
-def kill_all_but(keep):
-    """Kill and reap every process of the namespace except ourselves and `keep`.
+def kill_all_but(keep, reap=True):
+    """Kill every process of the namespace except ourselves and `keep`, and reap them (not when
+    `reap` is false: the test's own process is for `supervise.watch` to reap and measure).
     Returns the pids we reaped (the caller checks whether `keep` died meanwhile)."""
     me = os.getpid()
     reaped = set()
     deadline = time.monotonic() + 5.0
     while True:
-        reaped |= reap_ready()
+        if reap:
+            reaped |= reap_ready()
         victims = []
         for name in os.listdir("/proc"):
             if name.isdigit() and int(name) not in (me, keep) and not _zombie(name):
@@ -222,6 +224,8 @@ class ForkServer:
         finally:
             theirs.close()
         self.pid = self.proc.pid
+        self.nice = os.getpriority(os.PRIO_PROCESS, 0)  # inherited from us
+        self.affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
         self.sock.settimeout(max(10.0, 2 * rlimits["CPU"][1] + 5))
         self.sock.send(json.dumps(dict(attempt, path=path)).encode())
         if json.loads(self.sock.recv(1 << 16)) != {"ready": True}:
@@ -234,7 +238,13 @@ class ForkServer:
             # /proc/<pid>/limits, not prlimit(): that needs CAP_SYS_RESOURCE across uids.
             with open(f"/proc/{self.pid}/limits") as f:
                 table = f.read()
-        except OSError:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                nice = int(f.read().rpartition(b")")[2].split()[16])
+            if nice != self.nice or (
+                self.affinity is not None and os.sched_getaffinity(self.pid) != self.affinity
+            ):
+                return False
+        except (OSError, ValueError, IndexError):
             return False
         return _limits_table(table) == {
             _LIMIT_NAMES[name]: tuple(self.rlimits[name]) for name in _RLIMITS
@@ -387,7 +397,7 @@ class Program:
         finally:
             for fd in child_fds:
                 os.close(fd)
-        return supervise.watch(
+        row = supervise.watch(
             pid,
             out_r,
             err_r,
@@ -396,11 +406,13 @@ class Program:
             cpu_s=limits["cpu_s"],
             memory_mb=limits["memory_mb"],
             output_bytes=limits["output_bytes"],
-            kill=self._kill_test,
+            kill=lambda: kill_all_but(self.server.pid if self.server else None, reap=False),
         )
+        self._kill_test()
+        return row
 
     def _kill_test(self):
-        """Every process of the test dies; the fork server stays when we can tell it apart."""
+        """Every process of the test dies and is reaped; the fork server stays."""
         if self.server is not None and self.cfg.selective:
             if self.server.pid in kill_all_but(self.server.pid):
                 self.server.proc.returncode = -9
@@ -453,8 +465,22 @@ class Channel:
             payload = payload[os.write(self.wfd, payload) :]
 
 
+def _own_state():
+    """What a program of our uid could change about us (rlimits, nice, CPU affinity) and we could
+    not always change back (a lowered hard limit stays lowered)."""
+    limits = {}
+    for name in dir(resource):
+        if name.startswith("RLIMIT_"):
+            limits[name] = resource.getrlimit(getattr(resource, name))
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return limits, os.getpriority(os.PRIO_PROCESS, 0), affinity
+
+
 def serve(channel, cfg):
-    """Answer requests until the host goes away."""
+    """Answer requests until the host goes away.
+
+    A reply carries "retire": true when a program changed the runner itself (see `_own_state`):
+    the host then replaces this sandbox, and the runner exits once the reply is out."""
     try:
         # Non-dumpable: a program of the same uid can neither ptrace us nor read our /proc.
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -462,6 +488,7 @@ def serve(channel, cfg):
         pass
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     wipe(cfg.scratch)
+    state = _own_state()
     program = None
     while True:
         request = channel.read()
@@ -493,6 +520,12 @@ def serve(channel, cfg):
         if request.get("last"):
             program.close()
             program = None
+        if _own_state() != state:
+            row["retire"] = True
+            channel.write(row)
+            if program is not None:
+                program.close()
+            return
         channel.write(row)
 
 

@@ -292,8 +292,12 @@ class DockerSandbox(Sandbox):
                 try:
                     if box is None:  # an earlier replacement failed: try again now
                         box = self._new_box()
-                    result = RunResult.from_dict(box.call(request, timeout=timeout))
+                    row = box.call(request, timeout=timeout)
+                    result = RunResult.from_dict(row)
                     open_program = not last
+                    if row.get("retire"):  # the program changed the runner: a new container
+                        box, _ = self._replace(box, RunnerError("retired by the runner"))
+                        open_program = False
                 except (RunnerError, KeyError, TypeError, ValueError) as exc:
                     box, reason = self._replace(box, exc)
                     result = RunResult.sandbox_error(reason, time.monotonic() - started)

@@ -168,22 +168,29 @@ def _is_launcher(pid: int) -> bool:
         return False
 
 
+@pytest.mark.parametrize("via", ["run", "run_many"])
 @pytest.mark.parametrize("case", HOSTILE, ids=[h.name for h in HOSTILE])
-def test_hostile_program(box, case, sentinel, listener):
+def test_hostile_program(box, case, via, sentinel, listener):
+    """Through `run` (one test) and `run_many` (the same program as two tests in a row: the
+    second test must fare exactly like the first, whatever the first did to the sandbox)."""
     stdin = f"{listener.port}\n" if case.name == "connect_host_port" else case.stdin
     start = time.monotonic()
-    result = box.run(case.program, stdin, HOSTILE_LIMITS)
+    if via == "run":
+        results = [box.run(case.program, stdin, HOSTILE_LIMITS)]
+    else:
+        results = list(box.run_many(case.program, [stdin, stdin], HOSTILE_LIMITS))
     elapsed = time.monotonic() - start
 
-    assert result.status in case.statuses, (result.status, result.reason, result.stderr[-500:])
-    if case.stdout is not None:
-        assert result.stdout == case.stdout
-    for secret in case.not_in_stdout:
-        assert secret not in result.stdout
+    for result in results:
+        assert result.status in case.statuses, (result.status, result.reason, result.stderr[-500:])
+        if case.stdout is not None:
+            assert result.stdout == case.stdout
+        for secret in case.not_in_stdout:
+            assert secret not in result.stdout
+        assert len(result.stdout) <= HOSTILE_LIMITS.output_bytes
+        assert len(result.stderr) <= HOSTILE_LIMITS.output_bytes
     # Bounded: the wall limit, plus the supervisor's kill-and-drain, plus docker's round trip.
-    assert elapsed < HOSTILE_LIMITS.wall_s + 3.0, elapsed
-    assert len(result.stdout) <= HOSTILE_LIMITS.output_bytes
-    assert len(result.stderr) <= HOSTILE_LIMITS.output_bytes
+    assert elapsed < len(results) * (HOSTILE_LIMITS.wall_s + 3.0), elapsed
 
     # Nothing left behind, host unaffected.
     assert _no_leftovers(box) == []
@@ -200,6 +207,76 @@ def test_hostile_program(box, case, sentinel, listener):
     )
     assert follow.status is Status.OK, (follow.reason, follow.stderr)
     assert follow.stdout == "42 False ['main.py']\n"
+
+
+# Programs that try to carry something from one test to the next test of the same program. Each
+# runs as three tests of one `run_many`; stdin says which test it is. Every test must see what the
+# first one saw: a fresh process, an empty work dir, the sandbox's environment, no other process.
+LEAKS = {
+    "files": (
+        "import os, glob\ni = input()\n"
+        "seen = sorted(glob.glob('/tmp/**', recursive=True) + glob.glob('/dev/shm/*') + "
+        "glob.glob(os.path.expanduser('~/*')) + os.listdir('.'))\n"
+        "for d in ('.', '/tmp', os.path.expanduser('~'), '/dev/shm', '/var/tmp'):\n"
+        "    try:\n        open(os.path.join(d, 'left-' + i), 'w').write(i)\n"
+        "        os.makedirs(os.path.join(d, 'dir-' + i, 'sub'), exist_ok=True)\n"
+        "        os.chmod(os.path.join(d, 'dir-' + i), 0)\n"
+        "    except OSError:\n        pass\nprint(seen)"
+    ),
+    "environment": (
+        "import os\ni = input()\nseen = os.environ.get('LEAK'), os.getenv('PUT')\n"
+        "os.environ['LEAK'] = i\nos.putenv('PUT', i)\nos.chdir('/')\nprint(seen, sorted(os.environ))"
+    ),
+    "module_state": (
+        "import sys, json, builtins\ni = input()\n"
+        "seen = (globals().get('STATE'), getattr(json, 'STATE', None), hasattr(builtins, 'STATE'), "
+        "'restem_fake_module' in sys.modules, sys.getrecursionlimit(), sys.path[-1])\n"
+        "STATE = i\njson.STATE = i\nbuiltins.STATE = i\nsys.modules['restem_fake_module'] = json\n"
+        "sys.setrecursionlimit(54321)\nsys.path.append('/tmp')\nprint(seen)"
+    ),
+    "outliving_child": (
+        # A daemon that keeps writing a file, and a plain child still sleeping: both must be gone
+        # before the next test, which also looks for any process but itself and the sandbox's own.
+        "import os, time, glob\ni = input()\ntime.sleep(0.3)\n"
+        "mine = {os.getpid(), os.getppid(), 1}\n"
+        "others = []\nfor p in glob.glob('/proc/[0-9]*'):\n    try:\n"
+        "        cmd = open(p + '/cmdline', 'rb').read()\n    except OSError:\n        continue\n"
+        "    if b'restem-leak' in cmd:\n        others.append(p)\n"
+        "print(sorted(os.listdir('/tmp')), others)\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        "        import sys\n        sys.argv[0] = 'restem-leak'\n"
+        "        while True:\n            open('/tmp/daemon-' + i, 'w').write('x')\n"
+        "            time.sleep(0.02)\n    os._exit(0)\n"
+        "if os.fork() == 0:\n    os.execvp('sleep', ['sleep', '100', 'restem-leak'])\n"
+    ),
+    "signals_to_the_sandbox": (
+        # Stop, then kill, every other process it can see (the fork server included).
+        "import os, signal\ni = input()\nhit = 0\nfor sig in (signal.SIGSTOP, signal.SIGKILL):\n"
+        "    for p in os.listdir('/proc'):\n        if p.isdigit() and int(p) != os.getpid():\n"
+        "            try:\n                os.kill(int(p), sig)\n                hit += 1\n"
+        "            except OSError:\n                pass\nprint('alive', i)"
+    ),
+    "limits_of_the_sandbox": (
+        # Lower the limits of every process it may touch (the fork server of the same uid).
+        "import os, resource\ni = input()\n"
+        "x = bytearray(50 * 2**20)\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.wait()\n"
+        "for p in os.listdir('/proc'):\n    if p.isdigit() and int(p) != os.getpid():\n"
+        "        for r in (resource.RLIMIT_AS, resource.RLIMIT_NPROC, resource.RLIMIT_CPU):\n"
+        "            try:\n                resource.prlimit(int(p), r, (1, 1))\n"
+        "            except (OSError, ValueError):\n                pass\nprint('fine', i)"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_nothing_leaks_between_the_tests_of_one_program(box, name):
+    results = list(box.run_many(LEAKS[name], ["t1\n", "t2\n", "t3\n"], HOSTILE_LIMITS))
+    assert [r.status for r in results] == [Status.OK] * 3, [(r.reason, r.stderr) for r in results]
+    outputs = [r.stdout.replace(f"t{i}", "t#") for i, r in enumerate(results, 1)]
+    assert outputs[0] == outputs[1] == outputs[2], [r.stdout for r in results]
+    assert _no_leftovers(box) == []
+    alone = box.run(LEAKS[name], "t1\n", HOSTILE_LIMITS)
+    assert alone.stdout == results[0].stdout
 
 
 def test_output_is_capped_at_exactly_the_limit(box):
