@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math, verify_math_batch
 
 C, X, N, G = "correct", "incorrect", "no_answer", "invalid_gold"
@@ -333,6 +335,71 @@ def test_single_calls_agree_with_batch(verdicts: dict[str, MathVerdict]) -> None
     for case_id in sample:
         gold, response, _ = ALL_CASES[case_id]
         assert verify_math(response, gold, settings=SETTINGS).status == verdicts[case_id].status
+
+
+# Soup of the pieces the layout and free-form rules react to: labels, relations, separators,
+# approximations, answer cues, turn markers, spans. Whatever the mix: a verdict, never an error.
+# (Time bounds on hostile input are test_properties.py's and the fuzz benchmark's.)
+_PIECES = st.sampled_from(
+    [
+        "x",
+        "AB",
+        "f(x)",
+        "f(t)",
+        "(p,q)",
+        "V_1:V_2",
+        r"\frac{NO}{BO}",
+        "|AB|",
+        r"\text{Area}",
+        "=",
+        "=",
+        ",",
+        ";",
+        " and ",
+        " or ",
+        r"\approx",
+        "<",
+        r"\le",
+        "1",
+        "2/3",
+        "(1,2)",
+        "0",
+        r"\begin{pmatrix}1 & 2\end{pmatrix}",
+        "+",
+        " ",
+        r"\boxed{",
+        "}",
+        "Final Answer: ",
+        " is ",
+        "Therefore, ",
+        ". ",
+        "\n",
+        "$",
+        "$$",
+        r"\(",
+        r"\)",
+        r"\[",
+        r"\]",
+        "#### ",
+        "<|im_end|>",
+        "\nProblem: ",
+        "for all x",
+        r"k \in \mathbb{Z}",
+        r"\\frac",
+        "not ",
+    ]
+)
+_SOUP = st.lists(_PIECES, max_size=40).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(response=_SOUP, gold=_SOUP)
+def test_layout_soup_never_errors(response: str, gold: str) -> None:
+    fast = MathSettings(timeout_s=1.0)
+    for r, g in ((response, gold), (response, "1"), ("x = 1, y = 2", gold), (gold, gold)):
+        v = verify_math(r, g, settings=fast)
+        assert isinstance(v, MathVerdict)
+        assert v.status is not MathStatus.ERROR, (r, g, v)
 
 
 # The agreement with Math-Verify's own test suite (234 gold / response / expected cases). Some of
