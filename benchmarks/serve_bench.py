@@ -4,7 +4,7 @@ One run, four phases, against a real server process this benchmark starts on 127
 port, a random bearer token) and stops with SIGTERM:
 
 1. **load**: ``--clients`` concurrent HTTP clients send ``--requests`` requests of ``--batch`` rows
-   each to /verify/math, then to /verify/code; the same batches then go through the in-process
+   each to /verify/math, then ``--code-requests`` to /verify/code; the same batches then go through the in-process
    API (``verify_math_batch`` / ``verify_code_batch`` on an open sandbox) from as many threads.
    Reported: rows/s, requests/s, p50 / p99 latency per request, 503s (retried after a pause).
 2. **bad input**: malformed JSON, wrong types, an oversize body, too many rows, unknown fields,
@@ -20,7 +20,8 @@ Workloads are built here, no data needed: math rows are the shipped sample answe
 (``examples/math_answers.jsonl``) cycled; code rows are small stdin problems (a+b, reverse, sum of
 a list) with right and wrong programs. Loads are bounded in count and time (``--max-seconds``).
 
-    restem bench serve [--clients 8] [--requests 200] [--batch 8] [--backend local|docker|auto]
+    restem bench serve [--clients 8] [--requests 500] [--code-requests 25] [--batch 8]
+                       [--backend local|docker|auto]
                        [--workers N] [--max-seconds 120] [--output PATH]
 
 Prints markdown tables, writes benchmarks/results/serve.json. Exit 0 when every check held, 1
@@ -454,7 +455,8 @@ def shutdown_under_load(server: ServerProcess, requests: int) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--clients", type=int, default=8, help="concurrent clients (default 8)")
-    a("--requests", type=int, default=100, help="requests per endpoint (default 100)")
+    a("--requests", type=int, default=500, help="math requests (default 500)")
+    a("--code-requests", type=int, default=25, help="code requests (default 25)")
     a("--batch", type=int, default=8, help="rows per request (default 8)")
     a("--backend", choices=("auto", "docker", "local"), default="auto", help="code sandbox")
     a("--workers", type=int, default=None, help="server verifier workers (default: CPUs)")
@@ -469,7 +471,7 @@ def _check_math(body: dict, reply: dict) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    for name in ("clients", "requests", "batch"):
+    for name in ("clients", "requests", "code_requests", "batch"):
         if getattr(args, name) < 1:
             print(f"restem bench serve: --{name} must be at least 1", file=sys.stderr)
             return 2
@@ -500,6 +502,7 @@ def main(args: argparse.Namespace) -> int:
         "settings": {
             "clients": args.clients,
             "requests": args.requests,
+            "code_requests": args.code_requests,
             "batch": args.batch,
             "backend": backend,
             "workers": workers,
@@ -513,7 +516,7 @@ def main(args: argparse.Namespace) -> int:
     checks: dict[str, bool] = {}
     try:
         math_bodies = [{"rows": math_rows(args.batch)} for _ in range(args.requests)]
-        code_bodies = [{"rows": code_rows(args.batch)} for _ in range(args.requests)]
+        code_bodies = [{"rows": code_rows(args.batch)} for _ in range(args.code_requests)]
         load(
             server.url,
             "/verify/math",
