@@ -2,7 +2,8 @@
 asserts that are not `assert EXPR == LITERAL`).
 
 The test code is trusted (it comes from the dataset) and runs in a host subprocess of its own
-(`_checker.py`: non-dumpable, CPU and memory rlimits, its stdout discarded). The solution runs
+(`_checker.py`: non-dumpable, CPU and memory rlimits, its stdout discarded; a fork server
+started once per verifier, each test in a forked child). The solution runs
 only in the sandbox. Each call the test makes of the program (`candidate(...)`, or another of its
 functions) is one sandbox request: the harness defines the solution afresh, calls the function
 with the plain-data arguments sent on stdin, and reports the plain-data value and the arguments'
@@ -32,9 +33,11 @@ import json
 import os
 import resource
 import selectors
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ from restem.verifiers.code.problems import Problem
 from restem.verifiers.code.values import loads
 from restem.verifiers.verdict import CodeStatus
 
-__all__ = ["CheckOutcome", "judge_check", "plan_check"]
+__all__ = ["CheckOutcome", "CheckerPool", "judge_check", "plan_check"]
 
 _CHECKER = str(Path(__file__).with_name("_checker.py"))
 _VALUES = str(Path(__file__).with_name("values.py"))
@@ -221,6 +224,7 @@ def judge_check(
     run_many: Callable[[str, Sequence[str]], Iterator[Any]],
     run_one: Callable[[str, str], tuple[Any, bool]],
     *,
+    checkers: CheckerPool,
     cpu_budget_s: float,
     wall_s: float,
 ) -> CheckOutcome:
@@ -277,125 +281,191 @@ def judge_check(
         "entry": plan.entry,
         "modules": list(plan.modules),
         "names": {n: k for n, k in names.items() if isinstance(n, str)},
+        "cpu_s": max(1.0, cpu_budget_s - spent) + 1,
     }
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(
+    checker = checkers.acquire()
+    healthy = False
+    try:
+        status, reason, spent, retried, healthy = checker.converse(
+            job, memo, run_one, program, wall_s, cpu_budget_s, spent
+        )
+    finally:
+        checkers.release(checker, healthy)
+    return CheckOutcome(status, reason, spent, _since(start), retried)
+
+
+class CheckerPool:
+    """Trusted test processes (`_checker.py` fork servers), started on demand and reused; one
+    per test in flight. Thread-safe. `close` ends them all."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Checker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def acquire(self) -> _Checker:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the checker pool is closed")
+            if self._idle:
+                return self._idle.pop()
+        return _Checker()
+
+    def release(self, checker: _Checker, healthy: bool) -> None:
+        with self._lock:
+            if healthy and not self._closed:
+                self._idle.append(checker)
+                return
+        checker.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for checker in idle:
+            checker.close()
+
+
+class _Checker:
+    """One trusted test process: a fork server running one test at a time."""
+
+    def __init__(self) -> None:
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
+        self.proc = subprocess.Popen(
             [sys.executable, "-I", _CHECKER, _VALUES],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=errors,
+            stderr=self.errors,
             start_new_session=True,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"},
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LC_ALL": "C.UTF-8",
+                # which process started it: lets a test find what is left behind
+                "RESTEM_CHECKER_OWNER": str(os.getpid()),
+            },
         )
-        lines = _Lines(proc.stdout)
+        _limit_memory(self.proc.pid)
+        self.lines = _Lines(self.proc.stdout)
+
+    def close(self) -> None:
+        self.lines.close()
         try:
-            _limit(proc.pid, cpu_budget_s)
-            outcome = _converse(
-                proc, lines, job, memo, run_one, program, wall_s, cpu_budget_s, spent
-            )
-        finally:
-            lines.close()
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout):
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-        status, reason, spent, retried = outcome
-        if status is CodeStatus.SANDBOX_ERROR and not reason:
-            errors.seek(0)
-            tail = errors.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
-            reason = "the test process failed" + (f": {tail[-1][:300]}" if tail else "")
-    return CheckOutcome(status, reason, spent, _since(start), retried)
+            # The server and any test child it forked: one process group.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.errors):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _send(self, data: bytes) -> bool:
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def _failure(self) -> str:
+        try:
+            self.errors.seek(0)
+            tail = self.errors.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):
+            tail = []
+        return "the test process failed" + (f": {tail[-1][:300]}" if tail else "")
+
+    def converse(
+        self,
+        job: dict[str, Any],
+        memo: dict[str, list[dict[str, Any]]],
+        run_one: Callable[[str, str], tuple[Any, bool]],
+        program: str,
+        wall_s: float,
+        cpu_budget_s: float,
+        spent: float,
+    ) -> tuple[CodeStatus, str, float, bool, bool]:
+        """Run one test: (status, reason, CPU spent, retried, still usable)."""
+        retried = False
+        payload = json.dumps(job).encode()
+        if not self._send(str(len(payload)).encode() + b"\n" + payload):
+            return CodeStatus.SANDBOX_ERROR, self._failure(), spent, retried, False
+        outcome = None
+        while True:
+            line = self.lines.read(wall_s)
+            if line is None:
+                reason = f"the test code ran past {wall_s:g} s"
+                return CodeStatus.TIMEOUT, reason, spent, retried, False
+            if not line:
+                return CodeStatus.SANDBOX_ERROR, self._failure(), spent, retried, False
+            try:
+                message = loads(line.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                why = "the test process sent a malformed line"
+                return CodeStatus.SANDBOX_ERROR, why, spent, retried, False
+            if "reaped" in message:
+                if outcome is not None:
+                    return (*outcome, spent, retried, True)
+                status = message["reaped"]
+                if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (
+                    signal.SIGXCPU,
+                    signal.SIGKILL,
+                ):
+                    why = f"the test code ran out of CPU ({cpu_budget_s:g} s for the program)"
+                    return CodeStatus.TIMEOUT, why, spent, retried, True
+                why = f"the test process ended without a result (wait status {status})"
+                return CodeStatus.SANDBOX_ERROR, why, spent, retried, True
+            if "done" in message:
+                outcome = _done(message)
+                continue
+            fn, args, kwargs = message.get("call"), message.get("args"), message.get("kwargs")
+            key = _key(fn, args, kwargs)
+            if memo.get(key):
+                answer = memo[key].pop(0)
+            elif spent >= cpu_budget_s:
+                why = f"the program's total limit of {cpu_budget_s:g} CPU s ran out"
+                answer = {"abort": [CodeStatus.TIMEOUT.value, why]}
+            else:
+                request = {"op": "call", "fn": fn, "args": args, "kwargs": kwargs}
+                stdin, mark = request_stdin(request)
+                run, again = run_one(program, stdin)
+                retried = retried or again
+                spent += run.cpu_s if run.cpu_s is not None else run.wall_s
+                answer = _answer(run, mark)
+            if not self._send((json.dumps(answer) + "\n").encode()):
+                return CodeStatus.SANDBOX_ERROR, self._failure(), spent, retried, False
 
 
 def _since(start: float) -> float:
     return round(time.monotonic() - start, 4)
 
 
-def _limit(pid: int, cpu_s: float) -> None:
-    """The test code is trusted but may still be slow or greedy: bound it."""
+def _limit_memory(pid: int) -> None:
+    """The test code is trusted but may still be greedy: bound its address space."""
     try:
-        cpu = int(cpu_s) + 2
-        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.prlimit(pid, resource.RLIMIT_AS, (_CHECKER_MEMORY, _CHECKER_MEMORY))
     except (OSError, ValueError, AttributeError):
         pass
 
 
-def _converse(
-    proc: subprocess.Popen,
-    lines: _Lines,
-    job: dict[str, Any],
-    memo: dict[str, list[dict[str, Any]]],
-    run_one: Callable[[str, str], tuple[Any, bool]],
-    program: str,
-    wall_s: float,
-    cpu_budget_s: float,
-    spent: float,
-) -> tuple[CodeStatus, str, float, bool]:
-    retried = False
-
-    def send(obj: Any) -> bool:
-        try:
-            proc.stdin.write((json.dumps(obj) + "\n").encode())
-            proc.stdin.flush()
-            return True
-        except (BrokenPipeError, OSError):
-            return False
-
-    if not send(job):
-        return CodeStatus.SANDBOX_ERROR, "", spent, retried
-    while True:
-        line = lines.read(wall_s)
-        if line is None:
-            return CodeStatus.TIMEOUT, f"the test code ran past {wall_s:g} s", spent, retried
-        if not line:
-            return CodeStatus.SANDBOX_ERROR, "", spent, retried
-        try:
-            message = loads(line.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return (
-                CodeStatus.SANDBOX_ERROR,
-                "the test process sent a malformed line",
-                spent,
-                retried,
-            )
-        if "done" in message:
-            return _done(message, spent, retried)
-        fn, args, kwargs = message.get("call"), message.get("args"), message.get("kwargs")
-        key = _key(fn, args, kwargs)
-        if memo.get(key):
-            answer = memo[key].pop(0)
-        elif spent >= cpu_budget_s:
-            reason = f"the program's total limit of {cpu_budget_s:g} CPU s ran out"
-            answer = {"abort": [CodeStatus.TIMEOUT.value, reason]}
-        else:
-            stdin, mark = request_stdin({"op": "call", "fn": fn, "args": args, "kwargs": kwargs})
-            run, again = run_one(program, stdin)
-            retried = retried or again
-            spent += run.cpu_s if run.cpu_s is not None else run.wall_s
-            answer = _answer(run, mark)
-        if not send(answer):
-            return CodeStatus.SANDBOX_ERROR, "", spent, retried
-
-
-def _done(message: dict, spent: float, retried: bool) -> tuple[CodeStatus, str, float, bool]:
+def _done(message: dict) -> tuple[CodeStatus, str]:
     outcome, reason = message.get("done"), message.get("reason")
     if outcome == "pass":
-        return CodeStatus.PASSED, "all asserts hold", spent, retried
+        return CodeStatus.PASSED, "all asserts hold"
     if outcome == "fail":
-        return CodeStatus.WRONG_ANSWER, f"assertion failed ({reason})", spent, retried
+        return CodeStatus.WRONG_ANSWER, f"assertion failed ({reason})"
     if outcome == "error":
-        return CodeStatus.RUNTIME_ERROR, str(reason), spent, retried
+        return CodeStatus.RUNTIME_ERROR, str(reason)
     if outcome == "unsupported":
-        why = f"this test cannot be judged outside the program's process: {reason}"
-        return CodeStatus.INVALID_PROBLEM, why, spent, retried
+        return (
+            CodeStatus.INVALID_PROBLEM,
+            f"this test cannot be judged outside the program's process: {reason}",
+        )
     if outcome == "abort" and isinstance(reason, list) and len(reason) == 2:
         try:
-            return CodeStatus(reason[0]), str(reason[1]), spent, retried
+            return CodeStatus(reason[0]), str(reason[1])
         except ValueError:
             pass
-    return CodeStatus.SANDBOX_ERROR, f"the test process ended with {outcome!r}", spent, retried
+    return CodeStatus.SANDBOX_ERROR, f"the test process ended with {outcome!r}"

@@ -42,7 +42,7 @@ from restem.verifiers.code.execute import (
 )
 from restem.verifiers.code.judge import Comparison
 from restem.verifiers.code.problems import Problem, ProblemError, as_problem
-from restem.verifiers.code.proxy import judge_check
+from restem.verifiers.code.proxy import CheckerPool, judge_check
 from restem.verifiers.verdict import CodeStatus, CodeVerdict, TestResult
 
 if TYPE_CHECKING:
@@ -168,6 +168,10 @@ class _Verifier:
         self.comparison = Comparison(comparison)
         self.batch_tests = batch_tests
         self.gate = _QuietGate()
+        self.checkers = CheckerPool()
+
+    def close(self) -> None:
+        self.checkers.close()
 
     def verify(self, problem: Any, program: str) -> CodeVerdict:
         if not isinstance(program, str):
@@ -316,6 +320,7 @@ class _Verifier:
             harness,
             run_many,
             run_one,
+            checkers=self.checkers,
             cpu_budget_s=max(0.0, self.limits.total_s - budget.spent),
             wall_s=limits.wall_s,
         )
@@ -367,9 +372,18 @@ def verify_code(
     limits = limits or CodeLimits()
     if isinstance(backend, str) or backend is None:
         with open_sandbox(backend, 1, limits) as sandbox:
-            verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests)
-            return verifier.verify(problem, program)
-    return _Verifier(backend, limits, all_tests, comparison, batch_tests).verify(problem, program)
+            return _verify_once(
+                sandbox, limits, all_tests, comparison, batch_tests, problem, program
+            )
+    return _verify_once(backend, limits, all_tests, comparison, batch_tests, problem, program)
+
+
+def _verify_once(sandbox: Sandbox, limits, all_tests, comparison, batch_tests, problem, program):
+    verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests)
+    try:
+        return verifier.verify(problem, program)
+    finally:
+        verifier.close()
 
 
 def iter_verify_code(
@@ -398,8 +412,10 @@ def iter_verify_code(
     else:
         sandbox = backend
         workers = workers or sandbox.workers
+    verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests)
     try:
-        verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests)
+        # Leaving the `with` waits for the verdicts in progress, so nothing uses the verifier's
+        # test processes or the sandbox once they are closed.
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = [pool.submit(verifier.verify, problem, program) for problem, program in items]
             try:
@@ -409,6 +425,7 @@ def iter_verify_code(
                 for future in futures:
                     future.cancel()
     finally:
+        verifier.close()
         if owned:
             sandbox.close()
 

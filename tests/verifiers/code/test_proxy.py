@@ -4,6 +4,8 @@ stay trusted, and the forms a proxy cannot carry are `invalid_problem` with the 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from restem.verifiers import CodeStatus, verify_code
 
@@ -74,3 +76,34 @@ def test_forms_a_proxy_cannot_carry_are_invalid_problems(box, problem, why):
     assert (
         "cannot be judged outside the program's process" in verdict.reason and why in verdict.reason
     )
+
+
+def _my_checkers() -> list[int]:
+    """Test processes (servers and their children) this process started and left running."""
+    mine = f"RESTEM_CHECKER_OWNER={os.getpid()}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mine in f.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize(
+    ("test", "status"),
+    [
+        ("    while True:\n        pass\n", "timeout"),  # the trusted test itself never ends
+        ("    import os\n    os._exit(3)\n", "sandbox_error"),  # nor reports
+        ("    assert candidate(2) == 4\n", "passed"),  # near miss: a test that ends
+    ],
+)
+def test_a_test_process_that_hangs_or_dies_is_a_verdict_and_leaves_nothing(box, test, status):
+    from restem.verifiers import CodeLimits
+
+    limits = CodeLimits(test_s=0.5, total_s=1.0)
+    verdict = verify_code(_he(test), "def f(x):\n    return x * x", backend=box, limits=limits)
+    assert verdict.status.value == status, verdict.reason
+    assert _my_checkers() == []
