@@ -175,6 +175,19 @@ _HEDGES = frozenset(
         "think",
         "believe",
         "likely",
+        # a bound is not a value: "at least 5", "more than 5"
+        "least",
+        "most",
+        "more",
+        "less",
+        "fewer",
+        "than",
+        "over",
+        "under",
+        "below",
+        "above",
+        "exceed",
+        "exceeds",
     ]
 )
 # A closing remark with one of these takes back what came before it.

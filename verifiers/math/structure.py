@@ -407,6 +407,8 @@ def drop_condition(text: str) -> str:
     m = _CONDITION.search(text)
     if m is None or not text[: m.start()].strip():
         return text
+    if re.search(r"[=;]|otherwise|else", text[m.end() :], re.IGNORECASE):
+        return text  # more clauses follow: a piecewise answer, not one answer and its condition
     return text[: m.start()].rstrip(" ,")
 
 

@@ -122,6 +122,7 @@ FUNCTIONS = [
     (r"f(x)=x \text{ for all } x \in \mathbb{R}", "f(t) = -t", X),
     (r"x=\frac{\pi}{4}+k\pi, k \in \mathbb{Z}", r"x = \pi/4 + k\pi \; (k\in\mathbb Z)", C),
     (r"x=\frac{\pi}{4}+k\pi, k \in \mathbb{Z}", r"x = \pi/4 + 2k\pi", X),
+    (r"f(x)=x \text{ for all } x > 0, f(x) = -x \text{ otherwise}", "f(x) = x", X),  # piecewise
     ("0<f(x)<1", "(0,1)", C),
     ("0<f(x)<1", "[0,1]", X),  # interval brackets
     ("0<f(x)<1", "(0,2)", X),
@@ -233,6 +234,8 @@ FREE_FORM = [
     ("7", "We compute.\nTherefore, is the count 7?", N),
     ("7", "We compute.\nSo if the pattern holds, the count is 7.", N),
     ("7", "I think the count is 7.", X),
+    ("5", "We bound it.\nTherefore, n is at least 5.", N),
+    ("5", "We bound it.\nTherefore, there are more than 5 ways.", N),
     # a closing "Final Answer" sentence outranks intermediate boxes, a remark does not
     (
         "10455",
