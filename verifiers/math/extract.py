@@ -190,6 +190,29 @@ _HEDGES = frozenset(
         "exceeds",
     ]
 )
+_FINAL_ENVIRONMENT = re.compile(r"\\end\{(align\*?|aligned|equation\*?|eqnarray\*?|gather\*?)\}$")
+_COMMANDS = re.compile(r"\\[a-zA-Z]+")
+# Words after a number that are not its unit.
+_NOT_UNITS = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "and",
+        "or",
+        "not",
+        "but",
+        "if",
+        "then",
+        "so",
+        "which",
+        "that",
+        "this",
+        "it",
+    ]
+)
 # A closing remark with one of these takes back what came before it.
 _DOUBTS = frozenset(
     [
@@ -439,7 +462,35 @@ def _from_trailing_math(text: str) -> str | None:
         and not any(w in _HEDGES or w in _NEGATIONS or w in _DOUBTS for w in words)
     ):
         return _span_run(stripped, spans)
+    # A number and its unit: "the perimeter is $24$ inches."
+    if (
+        len(words) <= 2
+        and len(tail) <= 40
+        and re.search(r"\d", last.content)
+        and not re.search(r"[A-Za-z]", _COMMANDS.sub("", last.content))
+        and not re.search(r"[\d\\$]", tail)
+        and not any(w in _NOT_UNITS for w in words)
+    ):
+        return _span_run(stripped, spans)
     return None
+
+
+def _from_final_environment(text: str) -> str | None:
+    """The last line of a display environment that ends the response:
+    ``\\begin{align*} ... &= 22 \\times 7 \\times 10 \\\\ &= 1540. \\end{align*}`` gives
+    ``1540``; an empty left side (``&= ...``) continues the chain above it."""
+    stripped = text.rstrip().rstrip(".").rstrip()
+    m = _FINAL_ENVIRONMENT.search(stripped[-20:])
+    if m is None:
+        return None
+    end = len(stripped) - 20 + m.start() if len(stripped) > 20 else m.start()
+    begin = stripped.rfind("\\begin{" + m.group(1) + "}", 0, end)
+    if begin == -1:
+        return None
+    body = stripped[begin + len(m.group(1)) + 8 : end]
+    line = body.rpartition("\\\\")[2].replace("&", " ").strip().rstrip(".,").strip()
+    line = line.lstrip("=").strip()
+    return line or None
 
 
 def _sentences(text: str) -> list[str]:
@@ -551,7 +602,7 @@ def extract_answer(response: str) -> Extraction:
     if sentence:
         return Extraction((sentence[0],), "sentence")
 
-    trailing = _from_trailing_math(response)
+    trailing = _from_trailing_math(response) or _from_final_environment(response)
     if trailing:
         return Extraction((trailing,), "math_span")
 

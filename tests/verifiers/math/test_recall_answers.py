@@ -212,6 +212,13 @@ FREE_FORM = [
     ("10/9", r"Answer $ \frac{1}{2} \$ = \frac{10}{9} $", C),
     ("42", "We add the parts.\n\\[ 20 + 22 = 42 \\]\nwhich is what we wanted.", C),
     ("42", "We add the parts.\n\\[ 20 + 22 = 42 \\]\nbut this is wrong.", N),
+    # a number and its unit; the last line of a closing display environment
+    ("24", "Therefore, the perimeter is $24$ inches.", C),
+    ("24", "Therefore, the perimeter is $24$ inches and more.", X),
+    ("x", "Note that $x$ is positive.", X),
+    ("1540", r"So \begin{align*} n &= 22 \times 7 \times 10 \\ &= 1540. \end{align*}", C),
+    ("1541", r"So \begin{align*} n &= 22 \times 7 \times 10 \\ &= 1540. \end{align*}", X),
+    (r"\frac{4}{13}", r"\begin{align*} 24y+8 &= 50y \\ \frac{4}{13} &= y \end{align*}", C),
     # spans joined by "and" state one answer together; joined by "or" they hedge
     ("1, 2", "The solutions are $x=1$ and $x=2$.", C),
     ("2", "The solutions are $x=1$ and $x=2$.", X),
