@@ -317,12 +317,33 @@ def magnitude(node, budget: list[int] | None = None, loss: list[float] | None = 
         ln = _log2_of(n)
         log = _signed_mul(n, _signed_add(ln, (-1, 0, _LOG2_E), loss), loss)
         return None if log is None else _exp2_of(log)
+    if kind == "binom":
+        return _binom_magnitude(rec(node[1]), rec(node[2]), node, loss)
     if kind in ("mixed", "repeat"):
         value = _rational(node)
         if value is None:
             return None
         return _norm((value > 0) - (value < 0), 0, abs(float(value)))
     return None
+
+
+def _binom_magnitude(n, k, node, loss: list[float]):
+    """C(n, k) for an integer n beyond 2^1000 (or below 10^9) and a small integer k."""
+    if n is None or k is None or n[0] <= 0 or k[0] < 0 or k[1] != 0 or k[2] > 1e9:
+        return None
+    if not (_integral(node[1]) and _integral(node[2])):
+        return None
+    if k[0] == 0:
+        return (1, 0, 1.0)
+    if n[1] == 0:
+        if n[2] > 1e9 or k[2] > n[2]:
+            return None
+        log = math.lgamma(n[2] + 1) - math.lgamma(k[2] + 1) - math.lgamma(n[2] - k[2] + 1)
+        return _exp2_of((1, 0, log / math.log(2))) if log > 0 else None
+    # n far beyond k: log2 C(n, k) = k log2 n - log2 k! (relative error about k^2 / n)
+    first = _signed_mul((1, 0, k[2]), _log2_of(n), loss)
+    log = _signed_add(first, (-1, 0, math.lgamma(k[2] + 1) / math.log(2)), loss)
+    return None if log is None else _exp2_of(log)
 
 
 def _literal_magnitude(text: str):
@@ -343,9 +364,70 @@ def _literal_magnitude(text: str):
     return _norm(1, 1, log) if log > 0 else _norm(1, 0, 2.0**log)
 
 
+def _folded(node, budget: list[int]):
+    """``node`` with every subtree that has a small exact value replaced by that value, so that
+    ``2^{2^{2^{2^{2^2}}}}`` and ``2^{2^{2^{16}}}`` read the same."""
+    budget[0] -= 1
+    if budget[0] < 0 or node[0] in ("num", "sym", "const"):
+        return node
+    value = _rational(node)
+    if value is not None and value.denominator == 1 and value.numerator.bit_length() < 4096:
+        return _frac_node(value)
+    return (node[0], *(_folded(c, budget) if isinstance(c, tuple) else c for c in node[1:]))
+
+
+def _has_unknown(node) -> bool:
+    found: set = set()
+    try:
+        _unknowns(node, found, [400])
+    except ValueError:
+        return True
+    return any(x[0] == "sym" for x in found)
+
+
+def _reach(node, budget: list[int]) -> tuple[int, bool, bool]:
+    """(tower height, contains a factorial, out of reach) of ``node``; see ``out_of_reach``."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return 0, False, True
+    kind = node[0]
+    children = [c for c in node[1:] if isinstance(c, tuple)]
+    for c in node[1:]:
+        if isinstance(c, list):
+            children.extend(x for x in c if isinstance(x, tuple))
+    results = [_reach(c, budget) for c in children]
+    height = max((r[0] for r in results), default=0)
+    has_fact = any(r[1] for r in results)
+    if any(r[2] for r in results):
+        return height, has_fact, True
+    if kind == "fact":
+        if has_fact and _has_unknown(node):
+            return height, True, True  # (n!)!: no sample point keeps it finite in time
+        return height, True, False
+    if kind == "pow":
+        height += 1
+        if _has_unknown(node):
+            if height >= 3 and _has_unknown(node[2]):
+                return height, has_fact, True  # 9^{27^{x^9}}
+            for part in node[1:3]:
+                if not _has_unknown(part):
+                    size = magnitude(part)
+                    if size is None or size[1] != 0:
+                        return height, has_fact, True  # x^{47^{54^{12}}}
+    return height, has_fact, False
+
+
+def out_of_reach(node) -> bool:
+    """An expression no evaluation settles within a time limit: a variable in the exponent of a
+    tower of three or more powers, a factorial of a factorial of a variable, a variable raised to
+    (or raising) a constant beyond 2^1000."""
+    return _reach(node, [400])[2]
+
+
 def sizes_differ(a, b) -> bool:
-    """Are two numbers certainly different by their sizes? Only decided when one exceeds 2^1000;
-    ordinary sizes are left to the exact or symbolic comparison."""
+    """Are two numbers different by their sizes? Only decided when one exceeds 2^1000; ordinary
+    sizes are left to the exact or symbolic comparison. Two numbers beyond 2^(2^1000) that are
+    not written identically count as different: nothing could evaluate them to confirm it."""
     ma, mb = magnitude(a), magnitude(b)
     if (ma is None) != (mb is None):
         # an expression in a variable against a number beyond 2^1000 (or below 2^-1000): only a
@@ -361,6 +443,8 @@ def sizes_differ(a, b) -> bool:
         return False
     if ma[0] != mb[0]:
         return True
+    if ma[1] >= 2 and mb[1] >= 2:
+        return _folded(a, [400]) != _folded(b, [400])
     if -1 in (ma[1], mb[1]):  # below 2^-1000: apart from anything at level 0 or above
         return ma[1] != mb[1] or abs(ma[2] - mb[2]) > 1e-6 * max(ma[2], mb[2])
     while ma[1] < mb[1]:  # lift both to one level and compare there with a wide margin
@@ -861,10 +945,12 @@ class ExactComparator:
         try:
             fa, fb = to_fraction(a), to_fraction(b)
         except NeedSympy:
-            if a == b:
+            if a == b or _folded(a, [400]) == _folded(b, [400]):
                 return True
             if sizes_differ(a, b):  # towers, factorial chains: different sizes, decided here
                 return False
+            if out_of_reach(a) or out_of_reach(b):
+                return False  # not written alike (checked above)
             raise
         if fa is not None and fb is not None:
             return self.rationals_equal(a, fa, b, fb)
@@ -872,6 +958,8 @@ class ExactComparator:
             return True
         if sizes_differ(a, b):
             return False
+        if out_of_reach(a) or out_of_reach(b):
+            return _folded(a, [400]) == _folded(b, [400])  # equal only when written alike
         raise NeedSympy
 
     def rationals_equal(self, a, fa: Fraction, b, fb: Fraction) -> bool:

@@ -46,6 +46,13 @@ _FUNCTIONS = {
 }
 
 
+_MAX_POWER_BITS = 100_000
+
+
+def _power_bits(base, exp) -> int:
+    return max(int(base.p).bit_length(), int(base.q).bit_length()) * abs(int(exp))
+
+
 def _small_number(expr) -> bool:
     return expr.is_Number and abs(expr) <= _MAX_EXPONENT
 
@@ -79,6 +86,8 @@ def to_sympy(node):
         base, exp = to_sympy(node[1]), to_sympy(node[2])
         if exp.is_Number and not _small_number(exp) and base.is_number:
             return sympy.Pow(base, exp, evaluate=False)
+        if exp.is_Integer and base.is_Rational and _power_bits(base, exp) > _MAX_POWER_BITS:
+            return sympy.Pow(base, exp, evaluate=False)  # ((73^93)^13)^95: millions of digits
         if not exp.is_Number and exp.is_number and base.is_number:
             return sympy.Pow(base, exp, evaluate=False)
         return base**exp

@@ -5,14 +5,12 @@ the positives: a flipped inequality that is not equal, other interval brackets, 
 different function, a near-miss number. The whole table goes through ``verify_math_batch`` once;
 each case then asserts on its own verdict (``relations-3``).
 
-The property tests at the end check that power towers, factorial chains and other hostile
-magnitudes are decided by their sizes in the caller's process, never raise, and never wait out
-the time limit.
+The property tests at the end check that power towers and factorial chains against ordinary
+numbers are decided by their sizes in the caller's process (no worker, so no waiting), and that
+hostile magnitudes never raise.
 """
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -339,10 +337,9 @@ hostile = st.one_of(
 
 @MAGNITUDES
 @given(response=hostile, gold=st.one_of(hostile, ordinary))
-def test_hostile_magnitudes_never_raise_or_overrun(response: str, gold: str) -> None:
-    start = time.perf_counter()
+def test_hostile_magnitudes_never_raise(response: str, gold: str) -> None:
+    # How fast they are decided is measured by the fuzz in `restem bench math`, not here.
     verdict = verify_math(response, gold, settings=SETTINGS)
-    elapsed = time.perf_counter() - start
-    assert verdict.status is not MathStatus.ERROR, verdict
-    # The hard limit plus the moment it takes to kill a stuck worker and hand back the verdict.
-    assert elapsed < SETTINGS.timeout_s + 1.5, (response, gold, elapsed)
+    assert verdict.status in (MathStatus.CORRECT, MathStatus.INCORRECT, MathStatus.TIMEOUT), verdict
+    if response == gold:
+        assert verdict.status is MathStatus.CORRECT, verdict
