@@ -7,7 +7,7 @@ with the sympy comparator under a hard time limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from restem.verifiers.math.compare import ExactComparator, NeedSympy, canonical, values_equal
@@ -66,7 +66,7 @@ def _prepare(text: str) -> Prepared:
     shape = analyze(whole.latex)
     if whole.is_text and shape.text != whole.latex:
         # "f(x) = x \text{ for all } x": words only in a condition or a label, not in the value
-        whole = Normalized(whole.latex, whole.key, False, balanced=whole.balanced)
+        whole = replace(whole, is_text=False)
     if shape.is_system:
         groups = solutions(shape.items)
         system = tuple(tuple((label, _value(v)[2]) for label, v in group) for group in groups)
