@@ -196,6 +196,9 @@ def demo_config(runs_dir: str = "runs", name: str = "demo", *, iterations: int =
             train_path=assets["train"],
             eval_path=assets["eval"],
             human_path=assets["human"],
+            # 10% of the training problems (seeded) are set aside: they choose early stopping
+            # and the best iterate; the 200 held-out problems are only reported.
+            valid_fraction=0.1,
             prompt_template=PROMPT,
         ),
         # Hotter than the paper's 0.7: the base model memorised 24 solutions and is confidently

@@ -38,8 +38,8 @@ from restem.harness.rundir import (
     write_jsonl_atomic,
 )
 from restem.harness.tasks import (
-    Problem,
     Task,
+    TaskProblem,
     answer_text,
     load_problems,
     make_task,
@@ -80,9 +80,9 @@ class _Context:
     task: Task
     tokenizer: object
     device: str
-    train: list[Problem]
-    held_out: list[Problem]  # the test set: reported, never used to choose
-    valid: list[Problem]  # chooses early stopping and the best iterate
+    train: list[TaskProblem]
+    held_out: list[TaskProblem]  # the test set: reported, never used to choose
+    valid: list[TaskProblem]  # chooses early stopping and the best iterate
     executor: Executor  # the task verifies on it; made once per run, closed at its end
 
 
@@ -317,7 +317,7 @@ def evaluate_stage(ctx: _Context, model_path: str, path: Path, seed: int) -> dic
     """6. Validation pass@1 (greedy; it chooses), held-out pass@1 (greedy) and pass@k (sampled;
     reported only). Cached in ``path``."""
     cached = read_json(path)
-    if cached is not None:
+    if cached is not None and "valid_pass@1" in cached:  # (runs from before validation redo it)
         return cached
     start = time.monotonic()
     held_out = [p.prompt for p in ctx.held_out]

@@ -21,8 +21,8 @@ from restem.errors import ConfigError, ProblemError
 
 __all__ = [
     "Judgement",
-    "Problem",
     "Task",
+    "TaskProblem",
     "answer_text",
     "load_problems",
     "make_task",
@@ -33,10 +33,13 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Problem:
+class TaskProblem:
+    """A problem as the loop uses it (the code verifier's own is verifiers.code.problems.Problem,
+    which ``gold`` holds for code)."""
+
     id: str
     prompt: str  # exactly what the model is given
-    gold: object  # math: the reference answer; code: the problem (tests) for the code verifier
+    gold: object  # math: the reference answer (text); code: the code verifier's parsed Problem
     solution: str | None = None  # a human-written worked solution, when the data has one
 
 
@@ -101,7 +104,7 @@ def answer_text(data: DataConfig, solution: str) -> str:
 
 def load_problems(
     path: str | Path, data: DataConfig, limit: int | None = None, *, tokenizer=None
-) -> list[Problem]:
+) -> list[TaskProblem]:
     """Problems from a JSONL / parquet / datasets file (see ``restem.harness.data``).
 
     Math rows: the problem, its answer (or a solution with a final box). Code rows: the problem;
@@ -112,7 +115,7 @@ def load_problems(
     for index, row in enumerate(read_rows(path)):
         where = f"{path}: row {index + 1}"
         problem = get_field(row, data.problem_field)
-        if problem is MISSING:
+        if problem is MISSING or problem is None:  # parquet / datasets: an absent column is None
             raise ProblemError(
                 f"{where}: missing field {data.problem_field!r} (data.problem_field; the row "
                 f"has {', '.join(sorted(map(str, row))) or 'no fields'})"
@@ -130,12 +133,21 @@ def load_problems(
                     f"\\boxed answer in {data.solution_field!r}"
                 )
         else:
-            gold = {k: v for k, v in row.items() if k != data.solution_field}
+            # Parsed once here, not once per sample: the code verifier's Problem (tests, mode).
+            from restem.verifiers.code.problems import as_problem
+
+            try:
+                # (a column parquet / datasets rows lack is None in them: treat it as absent)
+                fields = {k: v for k, v in row.items() if v is not None}
+                fields.pop(data.solution_field, None)
+                gold = as_problem(fields)
+            except ProblemError as exc:
+                raise ProblemError(f"{where}: {exc}") from None
         try:
             prompt = render_prompt(data, problem, tokenizer)
         except ProblemError as exc:
             raise ProblemError(f"{where}: field {data.problem_field!r}: {exc}") from None
-        problems.append(Problem(pid, prompt, gold, solution))
+        problems.append(TaskProblem(pid, prompt, gold, solution))
         if limit is not None and len(problems) >= limit:
             break
     ids = [p.id for p in problems]
@@ -145,8 +157,8 @@ def load_problems(
 
 
 def split_validation(
-    problems: list[Problem], fraction: float, seed: int, limit: int | None = None
-) -> tuple[list[Problem], list[Problem]]:
+    problems: list[TaskProblem], fraction: float, seed: int, limit: int | None = None
+) -> tuple[list[TaskProblem], list[TaskProblem]]:
     """(training, validation): a seeded ``fraction`` of the problems set aside (at least one,
     at most ``limit``), the rest kept in their order."""
     import random
@@ -182,11 +194,11 @@ class Task:
         self._owns_executor = executor is None
         self.executor = LocalExecutor(verify.workers) if executor is None else executor
 
-    def iter_verify(self, items: Iterable[tuple[Problem, str]]) -> Iterator[Judgement]:
+    def iter_verify(self, items: Iterable[tuple[TaskProblem, str]]) -> Iterator[Judgement]:
         """Judgements in input order, each as soon as it (and those before it) is known."""
         raise NotImplementedError
 
-    def verify(self, items: Iterable[tuple[Problem, str]]) -> list[Judgement]:
+    def verify(self, items: Iterable[tuple[TaskProblem, str]]) -> list[Judgement]:
         return list(self.iter_verify(items))
 
     def close(self) -> None:
@@ -207,7 +219,7 @@ class Task:
 class MathTask(Task):
     name = "math"
 
-    def iter_verify(self, items: Iterable[tuple[Problem, str]]) -> Iterator[Judgement]:
+    def iter_verify(self, items: Iterable[tuple[TaskProblem, str]]) -> Iterator[Judgement]:
         from restem.verifiers import MathSettings
 
         settings = MathSettings(timeout_s=self.verify_config.timeout_s)
@@ -228,7 +240,7 @@ class CodeTask(Task):
         # unexpected indent.
         return textwrap.dedent(blocks[-1] if blocks else completion).strip("\n")
 
-    def iter_verify(self, items: Iterable[tuple[Problem, str]]) -> Iterator[Judgement]:
+    def iter_verify(self, items: Iterable[tuple[TaskProblem, str]]) -> Iterator[Judgement]:
         verdicts = self.executor.verify_code(
             ((problem.gold, self.program_of(completion)) for problem, completion in items),
             backend=self.verify_config.backend,

@@ -124,6 +124,21 @@ def test_datasets_dict_folders_one_split_or_a_clear_error(tmp_path):
         load_problems(broken, data)
 
 
+def test_code_rows_are_parsed_once_at_load_and_bad_ones_named_parquet(tmp_path):
+    from restem.verifiers.code.problems import Problem as CodeProblem
+
+    rows = [
+        {"id": "c1", "problem": "echo", "input_output": {"inputs": ["1\n"], "outputs": ["1\n"]}},
+        {"id": "c2", "problem": "echo", "tests": "none"},  # no tests in any known form
+    ]
+    data = DataConfig(task="code", train_path="x", eval_path="y")
+    (good,) = load_problems(_write("parquet", tmp_path, rows[:1]), data)
+    assert isinstance(good.gold, CodeProblem) and good.gold.tests[0].expected == "1\n"
+    path = _write("parquet", tmp_path, rows, "bad")
+    with pytest.raises(ProblemError, match=r"bad\.parquet: row 2: a problem object needs"):
+        load_problems(path, data)
+
+
 # ---------------------------------------------------------------- chat prompts
 
 
@@ -227,3 +242,32 @@ def test_chat_lora_valid_config_round_trips():
     import yaml
 
     assert parse_config(yaml.safe_load(yaml.safe_dump(config_to_dict(cfg)))) == cfg
+
+
+@pytest.mark.realdata
+def test_readme_chat_lora_recipe_parses_and_its_math_data_loads(tmp_path, data_dir):
+    """The README's chat + LoRA recipe: a valid config whose MATH files load as chat prompts
+    (with a tiny chat tokenizer standing in for the model's), split into train and validation."""
+    import re
+
+    import yaml
+    from restem.harness.config import parse_config
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(name: math-qwen-chat\n.*?)```", readme, re.DOTALL)
+    assert block, "the chat recipe is in the README"
+    raw = yaml.safe_load(block.group(1))
+    for key in ("train_path", "eval_path"):
+        raw["data"][key] = raw["data"][key].replace("../shared/data", str(data_dir))
+    cfg = parse_config(raw)
+    assert cfg.data.prompt_format == "chat" and cfg.train.lora.target_modules == ("all-linear",)
+    assert cfg.data.system_prompt.endswith("within \\boxed{}.")
+
+    tokenizer = build_chat_tokenizer(tmp_path / "tok")
+    train = load_problems(cfg.data.train_path, cfg.data, tokenizer=tokenizer)
+    held_out = load_problems(cfg.data.eval_path, cfg.data, tokenizer=tokenizer)
+    assert len(train) == 7500 and len(held_out) == 500
+    assert train[0].prompt.startswith(f"<|system|>{cfg.data.system_prompt}<eos><|user|>")
+    assert train[0].prompt.endswith("<eos><|assistant|>")
+    train, valid = split_validation(train, cfg.data.valid_fraction, cfg.seed, 200)
+    assert len(valid) == 200 and len(train) == 7300

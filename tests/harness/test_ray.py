@@ -25,7 +25,7 @@ from restem.harness.generate import (  # noqa: E402
     shard_bounds,
     shard_seed,
 )
-from restem.harness.tasks import Problem, make_task  # noqa: E402
+from restem.harness.tasks import TaskProblem, make_task  # noqa: E402
 
 from tests.harness.conftest import tiny_config  # noqa: E402
 
@@ -202,7 +202,7 @@ def test_loop_with_ray_executors_matches_local_verification(ray_instance, tiny_a
 
     # The same samples through a local executor: the same verdicts as the Ray-made journal.
     problems = {
-        r["id"]: Problem(r["id"], "", r["answer"]) for r in _jsonl(Path(tiny_assets["train"]))
+        r["id"]: TaskProblem(r["id"], "", r["answer"]) for r in _jsonl(Path(tiny_assets["train"]))
     }
     items = [(problems[r["problem_id"]], r["completion"]) for r in generations]
     task = make_task(cfg.data, VerifyConfig(workers=1))
