@@ -172,3 +172,35 @@ def test_a_failing_job_is_a_clear_error(tiny_assets, tmp_path, monkeypatch):
     log = job_dir_for(out) / "job.log"
     assert f"log: {log}" in message and log.exists()
     assert not out.exists() and not out.with_name("model.steps.json").exists()
+
+
+def test_job_spec_round_trips_lora_settings(tiny_assets, tmp_path):
+    """The spec a distributed M-step reads back gives the very settings the loop wrote, LoRA and
+    checkpointing included (nested sections are parsed with the config loader's checks)."""
+    from restem.harness.config import LoraConfig, TrainConfig
+    from restem.harness.finetune_job import write_job
+    from restem.harness.train import FinetuneSettings, load_tokenizer
+
+    settings = FinetuneSettings(
+        base_path=tiny_assets["base"],
+        out_dir=tmp_path / "iter_1" / "model",
+        train=TrainConfig(
+            lora=LoraConfig(rank=4, target_modules=("c_attn",)), gradient_checkpointing=True
+        ),
+        dtype="auto",
+        max_steps=3,
+    )
+    spec_path = write_job(tmp_path / "job", settings, load_tokenizer(tiny_assets["base"]), PAIRS)
+    spec = json.loads(spec_path.read_text())
+    assert FinetuneSettings.from_dict(spec["settings"]) == settings
+    spec["settings"]["train"]["lora"]["rank"] = 0
+    with pytest.raises(ValueError, match=r"train\.lora\.rank"):
+        FinetuneSettings.from_dict(spec["settings"])
+
+
+def test_auto_dtype_is_float32_without_a_bf16_gpu():
+    from restem.harness.train import resolve_dtype
+
+    assert resolve_dtype("auto", "cpu") == "float32"
+    assert resolve_dtype("bfloat16", "cpu") == "bfloat16"  # an explicit choice is kept
+    assert resolve_dtype("float16", "cuda") == "float16"
