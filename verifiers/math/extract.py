@@ -192,6 +192,10 @@ _HEDGES = frozenset(
 )
 _FINAL_ENVIRONMENT = re.compile(r"\\end\{(align\*?|aligned|equation\*?|eqnarray\*?|gather\*?)\}$")
 _COMMANDS = re.compile(r"\\[a-zA-Z]+")
+_RETRACTION = re.compile(
+    r"\b(?:wait|actually|mistake|incorrect|wrong|recheck|re-check|let me (?:re)?check)\b",
+    re.IGNORECASE,
+)
 # Words after a number that are not its unit.
 _NOT_UNITS = frozenset(
     [
@@ -402,6 +406,14 @@ def _from_sentence(text: str) -> tuple[str, int] | None:
     return _value_of_sentence(answer), matches[-1].start()
 
 
+def _takes_back(text: str, start: int) -> bool:
+    """Whether the text after the answer sentence starting at ``start`` retracts it."""
+    cue = _SENTENCE.match(text, start)
+    end = _SENTENCE_END.search(text, cue.end() if cue else start)
+    after = end.end() if end else len(text)
+    return _RETRACTION.search(text, after, after + 1000) is not None
+
+
 def _from_gsm8k_line(text: str) -> str | None:
     last_line = text.rstrip()[-200:].rpartition("\n")[2].strip()
     m = _GSM8K_LINE.fullmatch(last_line)
@@ -571,13 +583,19 @@ def extract_gold(gold: str) -> str | None:
     # even when written in several spans ("$1$ and $2$").
     if not (_SENTENCE.search(stripped) or "\n" in stripped or len(stripped) > 200):
         return gold
-    extraction = extract_answer(gold)
+    extraction = _extract(gold, takes_back=False)
     if extraction.method in ("sentence", "math_span", "last_number") and extraction.final:
         return extraction.final
     return gold
 
 
 def extract_answer(response: str) -> Extraction:
+    return _extract(response, takes_back=True)
+
+
+def _extract(response: str, takes_back: bool) -> Extraction:
+    """``takes_back``: a response that takes back its answer sentence ("The answer is 5. Wait,
+    that is wrong.") has no answer. A gold's notes ("the solution above is incorrect") do not."""
     response = _cut_at_turn_marker(response)
     spans: list[tuple[int, int]] = []
     boxed, truncated = find_boxed(response, spans)
@@ -600,6 +618,8 @@ def extract_answer(response: str) -> Extraction:
 
     sentence = _from_sentence(response)
     if sentence:
+        if takes_back and _takes_back(response, sentence[1]):
+            return Extraction((), "none", "the response takes back its answer sentence")
         return Extraction((sentence[0],), "sentence")
 
     trailing = _from_trailing_math(response) or _from_final_environment(response)

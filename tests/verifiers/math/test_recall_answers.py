@@ -241,6 +241,10 @@ FREE_FORM = [
     ("7", "We compute.\nTherefore, is the count 7?", N),
     ("7", "We compute.\nSo if the pattern holds, the count is 7.", N),
     ("7", "I think the count is 7.", X),
+    ("5", "So the answer is 5. Wait, that is wrong: it is 6.", N),
+    ("6", "So the answer is 5. Wait, that is wrong: it is 6.", N),
+    ("5", "So the answer is 5. I hope it is correct.", C),
+    ("5", "So the answer is actually 5.\nThat settles it.", C),
     ("5", "We bound it.\nTherefore, n is at least 5.", N),
     ("5", "We bound it.\nTherefore, there are more than 5 ways.", N),
     # a closing "Final Answer" sentence outranks intermediate boxes, a remark does not
