@@ -4,6 +4,8 @@
     with get_sandbox() as box:                       # docker when an engine answers, else local
         result = box.run("print(input()[::-1])", "abc", Limits(wall_s=5))
         result.status, result.stdout                 # (Status.OK, 'cba\\n')
+        for r in box.run_many(program, stdins):      # one program, all its tests, in order
+            ...                                      # break: the remaining tests are not run
 
 Importing this package is cheap: the docker SDK loads only when the docker backend is used.
 """

@@ -161,8 +161,10 @@ def _finish(status):
 def _run_program(code, path):
     """In the test process: run the compiled program as __main__; never returns."""
     _rebuild_stdio()
-    atexit._clear()
+    # atexit handlers are kept: only modules loaded ahead registered any, as the program's own
+    # imports would have.
     sys.argv[:] = [os.path.basename(path)]
+    sys.orig_argv = [sys.orig_argv[0], "-I", sys.argv[0]]
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__builtins__ = builtins

@@ -156,6 +156,12 @@ PARITY = {
     "syntax_error": ("print('x'\n", ""),
     "nul_byte": ("print(1)\x00", ""),
     "atexit": ("import atexit\natexit.register(print, 'at exit')\nprint('main')", ""),
+    "logging_at_exit": (
+        "import logging, sys\nh = logging.StreamHandler(sys.stdout)\nh.flush = lambda: print('flushed')\n"
+        "logging.getLogger().addHandler(h)\nprint('main')",
+        "",
+    ),
+    "argv": ("import sys\nprint(sys.argv, sys.orig_argv[1:], sys.flags.isolated)", ""),
     "thread_after_main": (
         "import threading, time\n"
         "threading.Thread(target=lambda: (time.sleep(0.1), print('thread'))).start()\n"
