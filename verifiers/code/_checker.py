@@ -20,6 +20,7 @@ or ``{"abort": [status, reason]}``. The test ends with ``{"done": outcome, "reas
 and when its process has exited the server adds ``{"reaped": wait status}``.
 """
 
+import ast
 import builtins
 import ctypes
 import importlib
@@ -147,6 +148,80 @@ class _Proxy:
         return f"<function {self._name}>"
 
 
+class _Anything:
+    """What a call returns in a discovery run: it takes part in any operation, compares equal
+    and true, so the test goes on and shows its later calls."""
+
+    def __eq__(self, other):
+        return True
+
+    __ne__ = __lt__ = __gt__ = __le__ = __ge__ = __contains__ = lambda self, other: True
+
+    def __bool__(self):
+        return True
+
+    def __hash__(self):
+        return 0
+
+    def __float__(self):
+        return 0.0
+
+    def __int__(self):
+        return 0
+
+    __index__ = __int__
+
+    def __len__(self):
+        return 0
+
+    def __iter__(self):
+        return iter(())
+
+    def __str__(self):
+        return ""
+
+    def _same(self, *args, **kwargs):
+        return self
+
+    __getattr__ = __getitem__ = __call__ = __neg__ = __pos__ = __abs__ = __round__ = _same
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _same
+    __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = _same
+    __rpow__ = __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _same
+    __lshift__ = __rshift__ = __invert__ = _same
+
+
+class _NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        self.generic_visit(node)
+        return ast.Expr(value=node.test)
+
+
+class _Enough(BaseException):
+    pass
+
+
+class _Recorder:
+    """A proxy in a discovery run: records the call's plain-data arguments, returns _Anything."""
+
+    def __init__(self, calls, name, limit):
+        self._calls, self._name, self._limit = calls, name, limit
+        self.__name__ = name
+
+    def __call__(self, *args, **kwargs):
+        try:
+            sent_args = [_encode(a) for a in args]
+            sent_kwargs = {str(k): _encode(v) for k, v in kwargs.items()}
+            self._calls.append({"fn": self._name, "args": sent_args, "kwargs": sent_kwargs})
+        except _NotPlain:
+            pass
+        if len(self._calls) >= self._limit:
+            raise _Enough
+        return _Anything()
+
+    def __getattr__(self, name):
+        return _Anything()
+
+
 def main():
     """A small fork server: each job (one test) runs in a forked child, so every test starts
     from the same clean, preloaded state and the interpreter starts only once."""
@@ -182,6 +257,10 @@ def main():
         if pid == 0:
             try:
                 _not_dumpable()
+                # `random` reseeds itself in a forked child; a test must see the same draws in
+                # its discovery run and its real run.
+                if "random" in sys.modules:
+                    sys.modules["random"].seed(0)
                 cpu = max(1, int(job.get("cpu_s", 60)))
                 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
                 reader = os.fdopen(os.dup(channel_in), "r", encoding="utf-8")
@@ -226,6 +305,19 @@ def _read_exact(fd, size):
 
 
 def _run_test(job, channel, decode):
+    """Run the test; or with `discover`, run it on recorders and send the calls it makes
+    (their arguments only: what the host may run ahead of time, all in one request)."""
+    calls = []
+    if job.get("discover"):
+
+        def proxy(name):
+            return _Recorder(calls, name, job["discover"])
+
+    else:
+
+        def proxy(name):
+            return _Proxy(channel, name, decode)
+
     namespace = {"__name__": "restem_tests", "__builtins__": builtins}
     outcome, reason = "pass", "all asserts hold"
     try:
@@ -244,17 +336,22 @@ def _run_test(job, channel, decode):
                 pass
         for name, kind in job["names"].items():
             if kind == "callable":
-                namespace[name] = _Proxy(channel, name, decode)
+                namespace[name] = proxy(name)
             elif isinstance(kind, dict):
                 namespace[name] = decode(kind["value"])
         for name, value in trusted.items():
             if name != job["entry"] and not name.startswith("__") and callable(value):
                 namespace[name] = value
-        namespace[job["entry"]] = _Proxy(channel, job["entry"], decode)
+        namespace[job["entry"]] = proxy(job["entry"])
         namespace.setdefault("candidate", namespace[job["entry"]])
         if job["setup"]:
             exec(compile(job["setup"], "<setup>", "exec"), namespace)
-        exec(compile(job["code"], "<test>", "exec"), namespace)
+        code = job["code"]
+        if job.get("discover"):
+            # Asserts become plain expressions: their calls are made, a false one stops nothing.
+            tree = _NoAsserts().visit(ast.parse(code))
+            code = ast.fix_missing_locations(tree)
+        exec(compile(code, "<test>", "exec"), namespace)
     except _Abort as exc:
         outcome, reason = "abort", list(exc.args) if len(exc.args) == 2 else ["runtime_error", ""]
     except _Unsupported as exc:
@@ -263,6 +360,9 @@ def _run_test(job, channel, decode):
         outcome, reason = "fail", _describe(exc)
     except BaseException as exc:
         outcome, reason = "error", _describe(exc)
+    if job.get("discover"):
+        channel.send({"calls": calls})
+        return
     channel.send({"done": outcome, "reason": reason})
 
 

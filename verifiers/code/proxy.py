@@ -56,6 +56,7 @@ _VALUES = str(Path(__file__).with_name("values.py"))
 _BUILTINS = frozenset(dir(builtins))
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
 _CHECKER_MEMORY = 2 << 30
+_AHEAD = 1000  # calls discovered and run ahead of time, at most
 
 
 @dataclass(frozen=True)
@@ -242,50 +243,69 @@ def judge_check(
     memo: dict[str, list[dict[str, Any]]] = {}
     names: dict[str, Any] = {}
 
-    # Ahead of time, in one request: what the free names are, and the literal calls.
-    requests: list[tuple[str | None, str, str]] = []  # (memo key or None for describe, stdin, mark)
-    if plan.names:
-        stdin, mark = request_stdin({"op": "describe", "names": list(plan.names)})
-        requests.append((None, stdin, mark))
-    for key, text in plan.calls:
-        stdin, mark = request_stdin(json.loads(text))
-        requests.append((key, stdin, mark))
-    if requests:
-        stream = run_many(program, [r[1] for r in requests])
-        try:
-            for (key, _, mark), run in zip(requests, stream):
-                spent += run.cpu_s if run.cpu_s is not None else run.wall_s
-                answer = _answer(run, mark)
-                if key is None:
-                    if "abort" in answer:
-                        status, reason = answer["abort"]
-                        return CheckOutcome(CodeStatus(status), reason, spent, _since(start))
-                    if "value" in answer and isinstance(answer["value"], dict):
-                        names = answer["value"]
-                    continue
-                if "abort" in answer:
-                    # The test may reach this call; it is run again then, when it does.
-                    break
-                memo.setdefault(key, []).append(answer)
-                if spent >= cpu_budget_s:
-                    break
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-
-    job = {
+    base_job = {
         "code": plan.code,
         "setup": plan.setup,
         "prompt": plan.prompt,
         "entry": plan.entry,
         "modules": list(plan.modules),
-        "names": {n: k for n, k in names.items() if isinstance(n, str)},
-        "cpu_s": max(1.0, cpu_budget_s - spent) + 1,
     }
     checker = checkers.acquire()
     healthy = False
     try:
+        # A discovery run of the test, on recorders, shows the calls it will make when their
+        # arguments do not depend on the program's answers (most tests, loops included).
+        discovered, healthy = checker.discover(
+            {**base_job, "names": dict.fromkeys(plan.names, "callable"), "cpu_s": 2},
+            min(wall_s, 10.0),
+        )
+        if not healthy:
+            checker.close()
+            checker = checkers.acquire()
+        calls: list[tuple[str, dict[str, Any]]] = []
+        for call in discovered:
+            request = {"op": "call", **call}
+            calls.append((_key(call["fn"], call["args"], call["kwargs"]), request))
+        known = {key for key, _ in calls}
+        calls += [(key, json.loads(text)) for key, text in plan.calls if key not in known]
+
+        # Ahead of time, in one request: what the free names are, and the calls.
+        requests: list[tuple[str | None, str, str]] = []  # (memo key, None: describe)
+        if plan.names:
+            stdin, mark = request_stdin({"op": "describe", "names": list(plan.names)})
+            requests.append((None, stdin, mark))
+        for key, request in calls[:_AHEAD]:
+            stdin, mark = request_stdin(request)
+            requests.append((key, stdin, mark))
+        if requests:
+            stream = run_many(program, [r[1] for r in requests])
+            try:
+                for (key, _, mark), run in zip(requests, stream):
+                    spent += run.cpu_s if run.cpu_s is not None else run.wall_s
+                    answer = _answer(run, mark)
+                    if key is None:
+                        if "abort" in answer:
+                            status, reason = answer["abort"]
+                            return CheckOutcome(CodeStatus(status), reason, spent, _since(start))
+                        if "value" in answer and isinstance(answer["value"], dict):
+                            names = answer["value"]
+                        continue
+                    if "abort" in answer:
+                        # The test may reach this call; it is run again then, when it does.
+                        break
+                    memo.setdefault(key, []).append(answer)
+                    if spent >= cpu_budget_s:
+                        break
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+
+        job = {
+            **base_job,
+            "names": {n: k for n, k in names.items() if isinstance(n, str)},
+            "cpu_s": max(1.0, cpu_budget_s - spent) + 1,
+        }
         status, reason, spent, retried, healthy = checker.converse(
             job, memo, run_one, program, wall_s, cpu_budget_s, spent
         )
@@ -376,6 +396,29 @@ class _Checker:
         except (OSError, ValueError):
             tail = []
         return "the test process failed" + (f": {tail[-1][:300]}" if tail else "")
+
+    def discover(self, job: dict[str, Any], wall_s: float) -> tuple[list[dict], bool]:
+        """The calls a discovery run of the test makes: (calls, still usable)."""
+        payload = json.dumps({**job, "discover": _AHEAD}).encode()
+        if not self._send(str(len(payload)).encode() + b"\n" + payload):
+            return [], False
+        calls: list[dict] = []
+        while True:
+            line = self.lines.read(wall_s)
+            if not line:  # a timeout or the end: this process is not reused
+                return calls, False
+            try:
+                message = loads(line.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                return calls, False
+            if "reaped" in message:
+                return calls, True
+            if isinstance(message.get("calls"), list):
+                calls = [
+                    c
+                    for c in message["calls"]
+                    if isinstance(c, dict) and isinstance(c.get("fn"), str)
+                ]
 
     def converse(
         self,
