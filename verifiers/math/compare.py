@@ -51,7 +51,11 @@ def to_fraction(node) -> Fraction | None:
     if kind == "neg":
         v = to_fraction(node[1])
         return None if v is None else -v
-    if kind in ("sub", "div") and node[1] == node[2] and magnitude(node[1]) is not None:
+    if (
+        kind in ("sub", "div")
+        and node[1] == node[2]
+        and (magnitude(node[1]) is not None or (kind == "sub" and _integral(node[1])))
+    ):
         # X - X and X / X for a number X too large to evaluate (a finite one: it has a size)
         return Fraction(0) if kind == "sub" or magnitude(node[1])[0] == 0 else Fraction(1)
     if kind in ("add", "sub", "mul", "div"):
@@ -239,28 +243,48 @@ def _integral(node) -> bool:
     return False
 
 
-def magnitude(node, budget: list[int] | None = None, loss: list[float] | None = None):
-    """(sign, level, v) with |x| = T_level(v), for a number built from literals, + - * / ^ ! and
-    roots; None when unknown. Bounded work (a node budget)."""
+def magnitude(
+    node,
+    budget: list[int] | None = None,
+    loss: list[float] | None = None,
+    point: float | None = None,
+):
+    """(sign, level, v) with |x| = T_level(v), for a number built from literals, + - * / ^ !,
+    roots and logarithms; with ``point``, every variable takes that value. None when unknown.
+    Bounded work (a node budget)."""
     budget = [200] if budget is None else budget
     loss = [1.0] if loss is None else loss
     budget[0] -= 1
     if budget[0] < 0:
         return None
     kind = node[0]
-    rec = lambda child: magnitude(child, budget, loss)  # noqa: E731
+    rec = lambda child: magnitude(child, budget, loss, point)  # noqa: E731
     if kind == "num":
         return _literal_magnitude(node[1])
     if kind == "const":
         return (1, 0, math.pi) if node[1] == "pi" else None
     if kind == "sym":
-        return (1, 0, math.e) if node[1] == "e" else None
+        if node[1] == "e":
+            return (1, 0, math.e)
+        return (1, 0, point) if point is not None and _single_variable(node) else None
+    if kind == "log":
+        arg = rec(node[2])
+        base = (1, 0, math.e) if node[1] is None else rec(node[1])
+        if arg is None or base is None or arg[0] <= 0 or base[0] <= 0:
+            return None
+        log_base = _log2_of(base)
+        if log_base[0] == 0 or log_base[1] != 0:
+            return None
+        out = _signed_mul(_log2_of(arg), (log_base[0], 0, 1.0 / log_base[2]), loss)
+        return out
     if kind == "neg":
         m = rec(node[1])
         return None if m is None else (-m[0], m[1], m[2])
     if kind == "abs":
         m = rec(node[1])
         return None if m is None else (abs(m[0]), m[1], m[2])
+    if kind == "sub" and node[1] == node[2] and _integral(node[1]):
+        return (0, 0, 0.0)  # X - X for an integer X, however large
     if kind in ("add", "sub"):
         a, b = rec(node[1]), rec(node[2])
         if a is None or b is None:
@@ -427,24 +451,35 @@ def out_of_reach(node) -> bool:
 def sizes_differ(a, b) -> bool:
     """Are two numbers different by their sizes? Only decided when one exceeds 2^1000; ordinary
     sizes are left to the exact or symbolic comparison. Two numbers beyond 2^(2^1000) that are
-    not written identically count as different: nothing could evaluate them to confirm it."""
-    ma, mb = magnitude(a), magnitude(b)
-    if (ma is None) != (mb is None):
+    not written identically count as different: nothing could evaluate them to confirm it.
+    Expressions in variables are sized at one point (all variables 1.37): equal expressions are
+    equal there too, so sizes that differ at that point prove them different."""
+    a_var, b_var = _has_unknown(a), _has_unknown(b)
+    if a_var != b_var:
         # an expression in a variable against a number beyond 2^1000 (or below 2^-1000): only a
         # contrived expression (x - x + 2^{5000}) could be equal, so it is not
-        known, other = (ma, b) if mb is None else (mb, a)
-        found: set = set()
-        try:
-            _unknowns(other, found, [400])
-        except ValueError:
-            return False
-        return known[1] != 0 and any(node[0] == "sym" for node in found)
+        known = magnitude(b if a_var else a)
+        if known is not None and known[1] != 0:
+            return True
+    if a_var or b_var:
+        ma, mb = magnitude(a, point=_POINT), magnitude(b, point=_POINT)
+        if ma is None or mb is None or (ma[1] == 0 and mb[1] == 0):
+            return False  # undefined there, or ordinary sizes: sympy decides
+        return _sizes_apart(ma, mb)
+    ma, mb = magnitude(a), magnitude(b)
     if ma is None or mb is None or (ma[1] == 0 and mb[1] == 0):
         return False
+    if ma[1] >= 2 and mb[1] >= 2 and ma[0] == mb[0]:
+        return _folded(a, [400]) != _folded(b, [400])
+    return _sizes_apart(ma, mb)
+
+
+_POINT = 1.37
+
+
+def _sizes_apart(ma, mb) -> bool:
     if ma[0] != mb[0]:
         return True
-    if ma[1] >= 2 and mb[1] >= 2:
-        return _folded(a, [400]) != _folded(b, [400])
     if -1 in (ma[1], mb[1]):  # below 2^-1000: apart from anything at level 0 or above
         return ma[1] != mb[1] or abs(ma[2] - mb[2]) > 1e-6 * max(ma[2], mb[2])
     while ma[1] < mb[1]:  # lift both to one level and compare there with a wide margin
@@ -905,8 +940,8 @@ def canonical(node):
         ops, parts = node[1], node[2]
         if "~" in ops:  # "a \approx 1.36": the approximation is commentary on the exact value
             cut = ops.index("~")
-            if cut == 0:
-                return canonical(parts[0])
+            if cut == 0:  # "x \approx 1.36": only an approximate value is given; "a \approx b": a
+                return canonical(parts[1] if _label(parts[0]) else parts[0])
             ops, parts = ops[:cut], parts[: cut + 1]
         if all(op == "=" for op in ops):
             if _label(parts[0]) and len(parts) == 2:
