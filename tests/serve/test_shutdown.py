@@ -21,7 +21,9 @@ def _drain_and_check(backend: str, requests: int) -> None:
     finally:
         if server.proc.poll() is None:
             server.stop()
-    # Accepted requests (all of them here: --max-in-flight is above `requests`) got a verdict.
+    # All were accepted before SIGTERM (--max-in-flight is above `requests`), so all must have
+    # their verdict.
+    assert result["accepted_before_sigterm"] == requests, result
     assert result["answered_200"] == requests, result
     assert result["exit_status"] == 0, "".join(server.stderr)
     if backend == "local":
