@@ -22,6 +22,7 @@ Standard library only.
 import atexit
 import builtins
 import ctypes
+import gc
 import io
 import json
 import os
@@ -265,6 +266,9 @@ def main():
             _preload(source)
         del source
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # middle processes reap themselves
+    # Objects alive now are never collected in a test process: its garbage collector does not
+    # walk (and so copy) the pages they are on.
+    gc.freeze()
     ctl.send(b'{"ready": true}')
     while True:
         try:

@@ -223,14 +223,21 @@ def _pump(pid, sel, out_fd, err_fd, out, err, deadline, cap):
         sel.register(fd, selectors.EVENT_READ, buf)
     try:
         while True:
-            reaped = _try_reap(pid)
+            try:
+                reaped = _try_reap(pid, strict=True)
+                ours = True
+            except ChildProcessError:
+                # Not (yet) our child: the runner's test process until the fork server's middle
+                # process exits. Its pidfd may already say "exited": wait briefly, do not spin.
+                reaped, ours = None, False
             if reaped is not None:
                 return reaped, ""
             left = deadline - time.monotonic()
             if left <= 0:
                 return None, "timeout"
             # Without a pidfd nothing wakes us on exit: poll.
-            for key, _ in sel.select(left if pidfd is not None else min(left, 0.02)):
+            wait = left if pidfd is not None and ours else min(left, 0.02 if ours else 0.001)
+            for key, _ in sel.select(wait):
                 if key.data == "exit":
                     continue
                 try:
@@ -267,10 +274,12 @@ def _drain(sel, out, err, cap):
                 key.data.extend(chunk)
 
 
-def _try_reap(pid):
+def _try_reap(pid, strict=False):
     try:
         got, status, usage = os.wait4(pid, os.WNOHANG)
     except ChildProcessError:
+        if strict:
+            raise
         return None
     return (status, usage) if got else None
 
