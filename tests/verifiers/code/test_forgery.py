@@ -6,8 +6,6 @@ The honest program passes the same problems (the near miss)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from restem.verifiers import CodeLimits, verify_code_batch
 
@@ -161,22 +159,6 @@ ATTACKS = {
     "ptrace_and_proc_mem": PTRACE,
 }
 LIMITS = CodeLimits(test_s=1.0, total_s=20.0)
-
-
-@pytest.fixture(scope="module", params=["local", "docker"])
-def backend(request, box):
-    if request.param == "local":
-        yield box
-        return
-    from restem.sandbox import docker_available
-    from restem.verifiers.code import open_sandbox
-
-    if not docker_available():
-        if os.environ.get("RESTEM_REQUIRE_DOCKER") == "1":
-            pytest.fail("RESTEM_REQUIRE_DOCKER=1 but no Docker engine answers")
-        pytest.skip("no Docker engine answers")
-    with open_sandbox("docker", 2, LIMITS) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture(scope="module")

@@ -157,3 +157,63 @@ def test_expected_values_never_enter_the_sandbox(box):
     verdict = verify_code(problem, spy, backend=box)
     assert verdict.status is CodeStatus.WRONG_ANSWER, verdict.reason
     assert "expected 987654321, got 0" in verdict.reason
+
+
+# A program that passes only if something of an earlier test of the same program reaches a later
+# one: each test asks "how many tests ran before me?" and expects 0, 1, 2. Every channel must
+# answer 0 each time (all tests of a program go to the sandbox as one request).
+SEEN_BEFORE = {"input_output": {"fn_name": "f", "inputs": [[0], [1], [2]], "outputs": [0, 1, 2]}}
+LEAKS = {
+    "file_in_work_dir": (
+        "import os\ndef f(x):\n    n = len([p for p in os.listdir('.') if p.startswith('mark')])\n"
+        "    open(f'mark{x}', 'w').write('x')\n    return n\n"
+    ),
+    "file_in_tmp": (
+        "import os, glob\ndef f(x):\n    n = len(glob.glob('/tmp/restem-leak-*'))\n"
+        "    open(f'/tmp/restem-leak-{x}', 'w').write('x')\n    return n\n"
+    ),
+    "environment": (
+        "import os\ndef f(x):\n    n = int(os.environ.get('RESTEM_LEAK', '0'))\n"
+        "    os.environ['RESTEM_LEAK'] = str(n + 1)\n    os.putenv('RESTEM_LEAK', str(n + 1))\n"
+        "    return n\n"
+    ),
+    "module_state": (
+        "import sys\ndef f(x):\n    box = sys.modules.setdefault('restem_leak', type(sys)('l'))\n"
+        "    box.n = getattr(box, 'n', -1) + 1\n    return box.n\n"
+    ),
+    "builtins_state": (
+        "import builtins\ndef f(x):\n    builtins.restem_leak = getattr(builtins, 'restem_leak', -1) + 1\n"
+        "    return builtins.restem_leak\n"
+    ),
+    # a child that outlives its test and tries to write where a later test will read
+    "forked_child": (
+        "import os, time\ndef f(x):\n    n = len([p for p in os.listdir('/tmp') if p.startswith('rl')])\n"
+        "    if os.fork() == 0:\n"
+        "        for i in range(40):\n"
+        "            try:\n                open(f'/tmp/rl{x}-{i}', 'w').close()\n"
+        "            except OSError:\n                pass\n"
+        "            time.sleep(0.05)\n"
+        "        os._exit(0)\n"
+        "    return n\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("leak", sorted(LEAKS))
+def test_nothing_leaks_from_one_test_to_the_next_of_the_same_program(backend, leak):
+    verdict = verify_code(SEEN_BEFORE, LEAKS[leak], backend=backend, all_tests=True)
+    assert [t.status for t in verdict.tests] == [
+        CodeStatus.PASSED,  # the first test sees nothing before it: 0 is right
+        CodeStatus.WRONG_ANSWER,
+        CodeStatus.WRONG_ANSWER,
+    ], verdict
+
+
+def test_the_same_state_does_count_within_one_test(box):
+    # near miss: inside one test the program's state works as usual
+    problem = {"input_output": {"fn_name": "f", "inputs": [[0]], "outputs": [1]}}
+    program = (
+        LEAKS["module_state"].replace("def f(x):", "def g(x):")
+        + "def f(x):\n    g(x)\n    return g(x)\n"
+    )
+    assert verify_code(problem, program, backend=box).correct
