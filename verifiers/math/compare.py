@@ -285,6 +285,9 @@ def magnitude(
         return None if m is None else (abs(m[0]), m[1], m[2])
     if kind == "sub" and node[1] == node[2] and _integral(node[1]):
         return (0, 0, 0.0)  # X - X for an integer X, however large
+    if kind == "div" and node[1] == node[2]:
+        inner = rec(node[1])
+        return None if inner is None or inner[0] == 0 else (1, 0, 1.0)  # X / X
     if kind in ("add", "sub"):
         a, b = rec(node[1]), rec(node[2])
         if a is None or b is None:
