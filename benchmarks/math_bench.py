@@ -398,17 +398,24 @@ def _warm_up(contender: Contender, pairs: list[Pair]) -> None:
         contender.batch(pairs[:32], 1)
 
 
-def _median_run(
-    contender: Contender, pairs: list[Pair], workers: int, period: int, repeat: int
-) -> tuple[list[Judgment], float, list[float]]:
-    """``repeat`` timed runs: the first run's judgments, the median seconds, all seconds."""
-    first: list[Judgment] | None = None
-    times = []
-    for _ in range(repeat):
-        judgments, seconds = run_with_workers(contender, pairs, workers, period)
-        first = judgments if first is None else first
-        times.append(seconds)
-    return first or [], statistics.median(times), times
+def _interleaved(
+    contenders: list[Contender],
+    batches: dict[str, list[Pair]],
+    workers: int,
+    period: int,
+    repeat: int,
+) -> dict[str, tuple[list[Judgment], float, list[float]]]:
+    """``repeat`` rounds of one timed run per contender, the order reversed every other round,
+    so that every contender's runs sample the same stretches of a shared machine's load. Per
+    contender: the first run's judgments, the median seconds, all seconds."""
+    runs: dict[str, list[tuple[list[Judgment], float]]] = {c.name: [] for c in contenders}
+    for r in range(repeat):
+        for c in contenders if r % 2 == 0 else contenders[::-1]:
+            runs[c.name].append(run_with_workers(c, batches[c.name], workers, period))
+    return {
+        name: (done[0][0], statistics.median(t for _, t in done), [t for _, t in done])
+        for name, done in runs.items()
+    }
 
 
 def run_bench(
@@ -423,27 +430,37 @@ def run_bench(
     tag: str = TAG,
 ) -> dict[str, Any]:
     """Run every contender over ``rows`` (accuracy, 1 and N workers, latency), then the scaling
-    grid; the report as a JSON-able dict. Each timing is the median of ``repeat`` runs; a run
-    passes over the data as often as it takes to last about ``min_seconds`` (a small, fast data
-    set would otherwise be timed in milliseconds), with the caches emptied at every pass."""
+    grid; the report as a JSON-able dict. Each timing is the median of ``repeat`` runs, the
+    contenders' runs interleaved; a run passes over the data as often as it takes to last about
+    ``min_seconds`` (a small, fast data set would otherwise be timed in milliseconds), with the
+    caches emptied at every pass."""
     pairs = [(r.response, r.gold) for r in rows]
     labels = [r.label for r in rows]
     n = len(pairs)
-    results: dict[str, Any] = {}
+    one_pass: dict[str, tuple[list[Judgment], list[float], float]] = {}
+    timed: dict[str, list[Pair]] = {}
     for c in contenders:
         progress(tag, f"{c.name}: warming up")
         _warm_up(c, pairs)
         judgments, latencies, seq_s = run_sequential(c, pairs)
         progress(tag, f"{c.name}: {n} answers one at a time in {seq_s:.2f} s")
+        one_pass[c.name] = (judgments, latencies, seq_s)
         passes = max(1, math.ceil(min_seconds / seq_s)) if seq_s > 0 else 1
-        timed = _cycle(pairs, n * passes)
-        total = len(timed)
-        one, one_s, one_all = _median_run(c, timed, 1, n, repeat)
-        progress(tag, f"{c.name}: 1 worker {one_s:.2f} s ({rate(total, one_s)} answers/s)")
-        many, many_s, many_all = _median_run(c, timed, n_workers, n, repeat)
-        progress(
-            tag, f"{c.name}: {n_workers} workers {many_s:.2f} s ({rate(total, many_s)} answers/s)"
-        )
+        timed[c.name] = _cycle(pairs, n * passes)
+    runs = {}
+    for w in (1, n_workers):
+        runs[w] = _interleaved(contenders, timed, w, n, repeat)
+        for c in contenders:
+            total, seconds = len(timed[c.name]), runs[w][c.name][1]
+            progress(
+                tag, f"{c.name}: {w} worker(s) {seconds:.2f} s ({rate(total, seconds)} answers/s)"
+            )
+    results: dict[str, Any] = {}
+    for c in contenders:
+        judgments, latencies, seq_s = one_pass[c.name]
+        total = len(timed[c.name])
+        one, one_s, one_all = runs[1][c.name]
+        many, many_s, many_all = runs[n_workers][c.name]
         results[c.name] = {
             "how": c.how,
             "version": c.version,
@@ -476,9 +493,10 @@ def run_bench(
     scaling = []
     for size in sizes:
         batch = _cycle(pairs, size)
-        for c in contenders:
-            for w in workers:
-                _, seconds, _ = _median_run(c, batch, w, n, repeat)
+        for w in workers:
+            grid = _interleaved(contenders, {c.name: batch for c in contenders}, w, n, repeat)
+            for c in contenders:
+                seconds = grid[c.name][1]
                 scaling.append(
                     {
                         "contender": c.name,
@@ -925,7 +943,9 @@ def main(args: argparse.Namespace) -> int:
         },
         "notes": (
             "Contenders ran one after another in one process on a shared machine; compare "
-            "them by the ratios of one run. Each contender first makes one untimed pass over "
+            "them by the ratios of one run. Their timed runs are interleaved (one run of each "
+            "contender per round, the order reversed every other round), so that they share the "
+            "machine's load. Each contender first makes one untimed pass over "
             "the data (imports, parser set-up); every timed run starts with the contenders' "
             "input caches emptied, and so does every restart of cycled data, since in training "
             "every response is new. A timed run passes over the data until it has lasted about "
