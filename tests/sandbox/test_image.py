@@ -39,3 +39,17 @@ def test_build_image_skips_when_current(docker_client, docker_box):
 
 def test_registry_path_is_a_different_build():
     assert inputs_hash("python:3.11-slim") != inputs_hash(offline_base("bookworm"))
+
+
+def test_a_changed_package_set_changes_the_image_inputs(tmp_path, monkeypatch):
+    from restem.sandbox.docker import image
+
+    base = offline_base("bookworm")
+    before = inputs_hash(base)
+    changed = tmp_path / "judge-packages.txt"
+    changed.write_text(
+        image._CONTEXT["judge-packages.txt"].read_text() + "more-itertools==10.5.0\n"
+    )
+    monkeypatch.setitem(image._CONTEXT, "judge-packages.txt", changed)
+    assert inputs_hash(base) != before
+    assert image.judge_packages()[-1] == "more-itertools==10.5.0"
