@@ -160,6 +160,24 @@ def _close(a, b) -> bool:
         return False
 
 
+def _constants_equal(a, b) -> bool:
+    """Two constants equal to ~40 significant digits, relative to their size: ``e^{-100}`` and
+    ``e^{-101}`` both lie within 1e-40 of each other, and are still different numbers."""
+    if not _close(a, b):
+        return False
+    try:
+        diff = abs(sympy.N(a - b, _PRECISION))
+        scale = max(abs(sympy.N(a, _PRECISION)), abs(sympy.N(b, _PRECISION)))
+        if diff <= scale * sympy.Float(10) ** -40:
+            return True
+        # Both tiny. A real difference keeps its size at a higher precision; the evaluation
+        # noise of an unsimplified zero (tan(pi/8) - sqrt(2) + 1) shrinks with it.
+        finer = abs(sympy.N(a - b, 3 * _PRECISION))
+        return bool(finer <= sympy.Float(10) ** (-2 * _PRECISION))
+    except (TypeError, ValueError):
+        return False
+
+
 class SympyComparator(ExactComparator):
     """Exact where possible, then sympy: numeric evaluation at 50 digits and simplification."""
 
@@ -201,7 +219,7 @@ class SympyComparator(ExactComparator):
         if not symbols:
             # Equal to 40 digits at 50-digit precision: distinct closed forms from an answer key
             # do not agree that far, and exact simplification would only add hang risk.
-            return _close(a, b)
+            return _constants_equal(a, b)
         rng = random.Random(1234)
         for _ in range(3):
             point = _sample_point(symbols, rng)

@@ -256,6 +256,17 @@ HOSTILE_MAGNITUDES = [
     ("1", r"(((190915!)!)!)! - (((190915!)!)!)!", X),
 ]
 
+# Tiny constants compare relative to their size: both lie within 1e-40 of 0 and of each other.
+TINY_CONSTANTS = [
+    (r"e^{-100}", r"e^{-101}", X),
+    (r"\frac{1}{2006!}", r"\frac{1}{2004!}", X),
+    (r"\pi^{-90}", r"\pi^{-91}", X),
+    ("0", r"e^{-200}", X),
+    (r"\frac{1}{e^{100}}", r"e^{-100}", C),
+    ("0", r"\tan(\pi/8) - \sqrt{2} + 1", C),  # an unsimplified zero: only evaluation noise
+    (r"\sqrt{2}-1", r"\tan\frac{\pi}{8}", C),
+]
+
 PHENOMENA = {
     "relations": RELATION_SPELLINGS,
     "flipped": FLIPPED_AND_NEGATED,
@@ -273,6 +284,7 @@ PHENOMENA = {
     "ratios": RATIOS,
     "application": FUNCTION_APPLICATION,
     "magnitudes": HOSTILE_MAGNITUDES,
+    "tiny": TINY_CONSTANTS,
 }
 ALL_CASES = {
     f"{name}-{i}": case for name, cases in PHENOMENA.items() for i, case in enumerate(cases)
