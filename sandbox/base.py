@@ -44,6 +44,8 @@ class Sandbox(abc.ABC):
         work dir, as `run` does. Stop iterating (or `close()` the generator) and the remaining
         inputs are not run: that is how a judge stops at the first failure.
 
+        An open `run_many` holds one of the sandbox's `workers` slots until its last result or
+        until it is closed: one thread should not interleave more of them than `workers`.
         Backends override this to load the program once; this default runs each input with `run`.
         """
         for stdin in stdins:
