@@ -13,9 +13,12 @@ its own, for tests that check an in-place change), so a pass can only come from 
 Why a call per request rather than one long-lived solution process: the sandbox API runs a
 program on a stdin and returns its output, with per-run limits, kill-everything cleanup and the
 fork-server fast path (`Sandbox.run_many`); a conversation would need a new, interactive channel
-into the sandbox. The calls whose arguments are literals in the test's source (most of them)
-are sent ahead of time as one `run_many` request; the others go one by one as the test reaches
-them. A solution defined afresh for each call cannot keep state between calls, as a fresh
+into the sandbox. Before the real run, a discovery run of the test in the trusted process (the
+program's functions replaced by recorders that return a stand-in taking part in any operation,
+asserts turned into plain expressions, `random` seeded as in the real run) lists the calls the
+test will make when their arguments do not depend on the program's answers (loops of random
+inputs included); all of them go to the sandbox as one `run_many` request. Calls the real run
+makes that were not foreseen go one by one, as it reaches them. A solution defined afresh for each call cannot keep state between calls, as a fresh
 interpreter per test never could.
 
 What a proxy cannot carry (the test gets `invalid_problem`, reward None, with the reason): an
