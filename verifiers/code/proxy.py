@@ -18,14 +18,14 @@ program's functions replaced by recorders that return a stand-in taking part in 
 asserts turned into plain expressions, `random` seeded as in the real run) lists the calls the
 test will make when their arguments do not depend on the program's answers (loops of random
 inputs included); all of them go to the sandbox as one `run_many` request. Calls the real run
-makes that were not foreseen go one by one, as it reaches them. A solution defined afresh for each call cannot keep state between calls, as a fresh
-interpreter per test never could.
+makes that were not foreseen go one by one, as it reaches them. A solution defined afresh for
+each call cannot keep state between calls, as a fresh interpreter per test never could.
 
 What a proxy cannot carry (the test gets `invalid_problem`, reward None, with the reason): an
-argument that is not plain data (a callable, an object of a class of the test's own), reading
-an attribute of the program's function (`candidate.__name__`), or a test that needs an object
-of the program's own class (the value is not plain data, so such a test fails as
-`wrong_answer`, as a returned object always has).
+argument that is not plain data (a callable, an object of a class of the test's own), or
+reading an attribute of the program's function other than `__name__` (`candidate.__code__`).
+A test that needs an object of the program's own class back gets no plain value, so it fails
+as `wrong_answer`, as a returned object always has.
 """
 
 from __future__ import annotations
