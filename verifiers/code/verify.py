@@ -221,8 +221,9 @@ class _Verifier:
 
     def _stream(self, program: str, stdins: Sequence[str], limits: Limits) -> Iterator[RunResult]:
         """The runs of one program on `stdins`, in order: one `run_many` request, or (for the
-        benchmark's comparison) one `run` per input. Closing it stops the remaining runs."""
-        if self.batch_tests:
+        benchmark's comparison) one `run` per input. Closing it stops the remaining runs. A
+        single input is one `run`: loading a program once costs more than one run of it."""
+        if self.batch_tests and len(stdins) > 1:
             with self.gate.shared():
                 yield from self.sandbox.run_many(program, stdins, limits)
         else:
