@@ -118,6 +118,8 @@ def kill_all_but(keep, reap=True):
     while True:
         if reap:
             reaped |= reap_ready()
+            if keep in reaped:
+                keep = None  # it died: its pid may come back as anybody's
         victims = []
         for name in os.listdir("/proc"):
             if name.isdigit() and int(name) not in (me, keep) and not _zombie(name):
@@ -221,15 +223,22 @@ class ForkServer:
                 start_new_session=True,
                 preexec_fn=_limiter(rlimits, cfg.uid),
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self.pid = self.proc.pid
         self.nice = os.getpriority(os.PRIO_PROCESS, 0)  # inherited from us
         self.affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        self.sock.settimeout(max(10.0, 2 * rlimits["CPU"][1] + 5))
-        self.sock.send(json.dumps(dict(attempt, path=path)).encode())
-        if json.loads(self.sock.recv(1 << 16)) != {"ready": True}:
-            raise OSError("fork server did not start")
+        try:
+            self.sock.settimeout(max(10.0, 2 * rlimits["CPU"][1] + 5))
+            self.sock.send(json.dumps(dict(attempt, path=path)).encode())
+            if json.loads(self.sock.recv(1 << 16) or b"{}") != {"ready": True}:
+                raise OSError("fork server did not start")
+        except BaseException:
+            self.stop()
+            raise
 
     def healthy(self):
         """Alive and with the limits we gave it (a test of the same uid may have changed them)."""
@@ -301,6 +310,10 @@ def _limiter(rlimits, uid):
             pass
 
     return apply
+
+
+class _NoServer(Exception):
+    pass
 
 
 class Program:
@@ -386,8 +399,12 @@ class Program:
                 self._stop_server()
                 server = self._server()
                 if server is None:
-                    raise OSError(self.last_error) from None
+                    raise _NoServer from None
                 pid = server.spawn(child_fds, self.cfg.workdir, env)
+        except _NoServer:
+            os.close(out_r)
+            os.close(err_r)
+            return self.run_alone(stdin)  # no fork server comes up: a fresh interpreter
         except (OSError, ValueError) as exc:
             for fd in (out_r, err_r):
                 if fd >= 0:
