@@ -19,10 +19,10 @@ picks up DDP from the launcher's environment; gloo on CPU, NCCL on GPUs); rank 0
 finished model, renamed into place when complete. The Trainer's checkpoints live next to
 ``out_dir`` as in-process, so a killed job rerun with the same spec resumes from them.
 
-Every rank ends by destroying the process group after a barrier. Left to interpreter exit, the
-group's communication threads were still running when its C++ objects were destroyed, which
-ended a rank with "terminate called without an active exception" and SIGSEGV after the model was
-written (a crash at exit in about 1 run in 6 with 2 processes).
+Every rank ends by destroying the process group after a barrier. Left to interpreter exit, a
+rank with nothing to save (rank 1) tore its interpreter down while the group's communication
+threads still ran: "terminate called without an active exception", the rank aborted, and the
+launcher then stopped rank 0, sometimes while it was still writing the model.
 """
 
 from __future__ import annotations
