@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make sandbox-ready`: a Docker engine answering and the sandbox image current (both idempotent;
-# the image build is skipped when its inputs are unchanged).
+# the image build is skipped when its inputs are unchanged). The first build also needs the package
+# index, through the host's pip, for the judge packages' wheels (cached after that).
 # Without an engine and without RESTEM_REQUIRE_DOCKER=1 this only warns: the local backend
 # still works, and the docker tests skip. With RESTEM_REQUIRE_DOCKER=1 (CI) it fails instead.
 set -euo pipefail
