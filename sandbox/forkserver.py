@@ -4,11 +4,13 @@ Started by the runner (`runner.py`, pid 1 of the sandbox) as `python -I -c SOURC
 under the program's uid and rlimits, non-dumpable; FD is a SOCK_SEQPACKET control socket. It
 never sees a test's input or output: for each test the runner sends the test's stdin file and the
 write ends of its stdout/stderr pipes as file descriptors (SCM_RIGHTS), and gets back the pid of a
-fresh process running the program on them. That process is double-forked, so it is the runner's
+fresh process running the program on them (its pid comes back on a pipe). That process is
+double-forked, so it is the runner's
 child (the runner reaps it, measures it, kills its whole tree) and the fork server stays idle.
 
-Messages (JSON): start {"path": main.py, "compile": bool, "preload": bool}; per test
-{"cwd": dir, "env": {...}} with fds [stdin, stdout, stderr]; answers {"pid": int} or {"error": str}.
+Messages (JSON): start {"path": main.py, "compile": bool, "preload": bool}, answered
+{"ready": true}; per test {"cwd": dir, "env": {...}} with fds [stdin, stdout, stderr, pid pipe],
+not answered: the test process itself writes its pid to the pid pipe before the program starts.
 
 A test process starts as a copy of the fork server: the compiled program, the modules the program
 imports that were loaded beforehand (`preload`), nothing else; `__main__` is a fresh module, the
@@ -205,9 +207,12 @@ def _run_program(code, path):
 def _test_process(ctl, code, path, request, fds):
     """The test's process, just forked: its fds, its session, its dir; then the program."""
     try:
+        # Our pid to the runner first, before any of the program runs: nothing it does (killing
+        # the middle process, the fork server) can keep the runner from knowing its test.
+        os.write(fds[3], str(os.getpid()).encode())
         ctl.detach()  # its fd is closed below; the object must never close a reused number
         os.setsid()
-        for target, fd in enumerate(fds):
+        for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         os.closerange(3, 1 << 20)
         os.chdir(request["cwd"])
@@ -228,21 +233,18 @@ def _test_process(ctl, code, path, request, fds):
 
 
 def _spawn(ctl, code, path, request, fds):
-    """Double fork: the test process becomes the runner's child. The middle process tells the
-    runner the test's pid itself and exits (SIGCHLD is ignored here: nobody waits for it)."""
+    """Double fork: the test process becomes the runner's child once the middle process exits
+    (SIGCHLD is ignored here: nobody waits for it). The test process writes its pid to fds[3];
+    when anything fails, that pipe just closes empty."""
     if os.fork() == 0:
         # Not ignored here, or the kernel would reap the test process itself when it exits
         # before we do: the runner must find it as a zombie to learn how it ended.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         try:
-            pid = os.fork()
-        except OSError as exc:
-            ctl.send(json.dumps({"error": f"fork: {exc}"}).encode())
-            os._exit(1)
-        if pid == 0:
-            _test_process(ctl, code, path, request, fds)
-        ctl.send(json.dumps({"pid": pid}).encode())
-        os._exit(0)
+            if os.fork() == 0:
+                _test_process(ctl, code, path, request, fds)
+        finally:
+            os._exit(0)
 
 
 def main():
@@ -272,15 +274,16 @@ def main():
     ctl.send(b'{"ready": true}')
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 3)
+            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 4)
         except OSError:
             return
         if not msg:
             return  # the runner closed the socket
         try:
-            _spawn(ctl, code, path, json.loads(msg), fds)
-        except Exception as exc:
-            ctl.send(json.dumps({"error": f"{exc.__class__.__name__}: {exc}"}).encode())
+            if len(fds) == 4:
+                _spawn(ctl, code, path, json.loads(msg), fds)
+        except Exception:
+            pass  # the pid pipe closes empty: the runner sees the failure
         finally:
             for fd in fds:
                 os.close(fd)

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -248,9 +249,12 @@ class ForkServer:
             with open(f"/proc/{self.pid}/limits") as f:
                 table = f.read()
             with open(f"/proc/{self.pid}/stat", "rb") as f:
-                nice = int(f.read().rpartition(b")")[2].split()[16])
-            if nice != self.nice or (
-                self.affinity is not None and os.sched_getaffinity(self.pid) != self.affinity
+                fields = f.read().rpartition(b")")[2].split()
+            nice = int(fields[16])
+            if (
+                fields[0] in (b"Z", b"X", b"x")
+                or nice != self.nice
+                or (self.affinity is not None and os.sched_getaffinity(self.pid) != self.affinity)
             ):
                 return False
         except (OSError, ValueError, IndexError):
@@ -259,12 +263,24 @@ class ForkServer:
             _LIMIT_NAMES[name]: tuple(self.rlimits[name]) for name in _RLIMITS
         }
 
-    def spawn(self, fds, cwd, env):
+    def spawn(self, fds, cwd, env, pid_r):
+        """Ask for a test process on `fds` (the last one: the pid pipe's write end, `pid_r`
+        its read end); its pid, or OSError."""
         socket.send_fds(self.sock, [json.dumps({"cwd": cwd, "env": env}).encode()], fds)
-        reply = json.loads(self.sock.recv(1 << 16) or b"{}")
-        if "pid" not in reply:
-            raise OSError(reply.get("error", "fork server went away"))
-        return reply["pid"]
+        os.close(fds.pop())  # the pid pipe: from now on only the fork server's side holds it
+        deadline = time.monotonic() + self.sock.gettimeout()
+        data = b""
+        while True:  # until EOF: every write end closed (test process started, or failure)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pid_r], [], [], left)[0]:
+                raise OSError("fork server did not answer")
+            chunk = os.read(pid_r, 64)
+            if not chunk:
+                break
+            data += chunk
+        if not data.isdigit():
+            raise OSError("fork server went away")
+        return int(data)
 
     def stop(self):
         try:
@@ -310,10 +326,6 @@ def _limiter(rlimits, uid):
             pass
 
     return apply
-
-
-class _NoServer(Exception):
-    pass
 
 
 class Program:
@@ -378,42 +390,23 @@ class Program:
             # Between tests we could only kill everything, the fork server too: no gain.
             return self.run_alone(stdin)
         limits = self.limits
-        self._fresh_workdir()
-        server = self._server()
-        if server is None:
-            return self.run_alone(stdin)  # no fork server here: a fresh interpreter per test
         env = dict(ENV, HOME=self.cfg.workdir, TMPDIR=self.cfg.workdir)
-        start = time.monotonic()
-        child_fds = []  # ours to close once the test process has its copies
-        out_r = err_r = -1
-        try:
-            child_fds.append(supervise.stdin_file(stdin))
-            out_r, out_w = os.pipe()
-            child_fds.append(out_w)
-            err_r, err_w = os.pipe()
-            child_fds.append(err_w)
-            try:
-                pid = server.spawn(child_fds, self.cfg.workdir, env)
-            except (OSError, ValueError):
-                # Broken by the previous test (killed, re-limited, stopped): once more, fresh.
-                self._stop_server()
-                server = self._server()
-                if server is None:
-                    raise _NoServer from None
-                pid = server.spawn(child_fds, self.cfg.workdir, env)
-        except _NoServer:
-            os.close(out_r)
-            os.close(err_r)
-            return self.run_alone(stdin)  # no fork server comes up: a fresh interpreter
-        except (OSError, ValueError) as exc:
-            for fd in (out_r, err_r):
-                if fd >= 0:
-                    os.close(fd)
+        for _ in range(2):
+            self._fresh_workdir()
+            server = self._server()
+            if server is None:
+                return self.run_alone(stdin)  # no fork server comes up: a fresh interpreter
+            start = time.monotonic()
+            spawned = self._spawn(server, stdin, env)
+            if spawned is not None:
+                break
+            # Broken by the previous test (killed, stopped, re-limited) or gone: whatever the
+            # failed attempt may have started dies, and the test gets new files and a new server.
             self._stop_server()
-            return supervise.error_row(f"fork server: {exc}", time.monotonic() - start)
-        finally:
-            for fd in child_fds:
-                os.close(fd)
+            kill_all_but(None)
+        else:
+            return supervise.error_row("fork server failed twice", 0.0)
+        pid, out_r, err_r = spawned
         row = supervise.watch(
             pid,
             out_r,
@@ -427,6 +420,29 @@ class Program:
         )
         self._kill_test()
         return row
+
+    def _spawn(self, server, stdin, env):
+        """(pid, stdout fd, stderr fd) of a new test process, or None when the server failed."""
+        child_fds = []  # ours to close once the test process has its copies
+        out_r = err_r = pid_r = -1
+        try:
+            child_fds.append(supervise.stdin_file(stdin))
+            out_r, out_w = os.pipe()
+            child_fds.append(out_w)
+            err_r, err_w = os.pipe()
+            child_fds.append(err_w)
+            pid_r, pid_w = os.pipe()
+            child_fds.append(pid_w)
+            return server.spawn(child_fds, self.cfg.workdir, env, pid_r), out_r, err_r
+        except (OSError, ValueError):
+            for fd in (out_r, err_r):
+                if fd >= 0:
+                    os.close(fd)
+            return None
+        finally:
+            for fd in [*child_fds, pid_r]:
+                if fd >= 0:
+                    os.close(fd)
 
     def _kill_test(self):
         """Every process of the test dies and is reaped; the fork server stays."""
