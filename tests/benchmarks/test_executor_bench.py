@@ -12,8 +12,8 @@ import json
 
 import pytest
 from restem.benchmarks import executor_bench
-from restem.cli import main
 
+from restem.cli import main
 from tests.benchmarks.test_code_bench import _data as write_code_data
 from tests.benchmarks.test_math_bench import TINY
 

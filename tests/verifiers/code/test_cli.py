@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from restem.cli import main
 
 ADD_IO = {"inputs": ["1 2\n", "2 2\n"], "outputs": ["3\n", "4\n"]}
