@@ -287,7 +287,10 @@ def _cut_at_turn_marker(text: str) -> str:
         if text[: m.start()].strip():
             text = text[: m.start()]
             break
-    # A base model that has answered often goes on with a made-up next problem.
+    # A base model that has answered often goes on with a made-up next problem. (The marker is
+    # rare and cheap to look for; the case-blind "answer" search is not, so it goes second.)
+    if _NEXT_PROBLEM.search(text) is None:
+        return text
     answered = _ANSWERED.search(text)
     if answered is not None:
         m = _NEXT_PROBLEM.search(text, answered.end())
