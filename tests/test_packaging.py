@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -159,6 +160,13 @@ def test_every_package_folder_is_listed_in_pyproject():
 
 @pytest.mark.slow
 def test_the_wheel_holds_one_top_level_package(tmp_path):
+    # Built from a copy: setuptools writes build/ and *.egg-info into the source tree.
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "runs", "out", "build", "*.egg-info"),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -170,7 +178,7 @@ def test_the_wheel_holds_one_top_level_package(tmp_path):
             "-q",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
