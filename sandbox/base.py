@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +20,7 @@ def as_bytes(data: str | bytes | None) -> bytes:
     return data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
 
 
-class Sandbox(abc.ABC):
+class Sandbox:
     """Runs untrusted Python programs. Thread-safe; `run_batch` runs up to `workers` at once.
 
     Untrusted input never raises: whatever the program does comes back as a `RunResult`. Misuse by
@@ -31,10 +30,21 @@ class Sandbox(abc.ABC):
     name: str = "abstract"
     workers: int = 1
 
-    @abc.abstractmethod
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # Each default below is written in terms of the other: a backend overrides at least one.
+        if cls.run is Sandbox.run and cls.run_many is Sandbox.run_many:
+            raise TypeError(f"{cls.__name__} must implement run or run_many")
+
     def run(
         self, program: str, stdin: str | bytes = b"", limits: Limits | None = None
-    ) -> RunResult: ...
+    ) -> RunResult:
+        """Run one program on one input. By default the first (only) result of `run_many`."""
+        results = self.run_many(program, [stdin], limits)
+        try:
+            return next(results)
+        finally:
+            results.close()
 
     def run_many(
         self, program: str, stdins: Sequence[str | bytes], limits: Limits | None = None
@@ -62,7 +72,7 @@ class Sandbox(abc.ABC):
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(jobs)))) as ex:
             return list(ex.map(lambda job: self.run(job[0], job[1], limits), jobs))
 
-    def close(self) -> None:  # noqa: B027  (optional hook: most backends hold nothing)
+    def close(self) -> None:
         """Release processes / containers. Idempotent."""
 
     def __enter__(self) -> Sandbox:

@@ -120,15 +120,6 @@ class LocalSandbox(Sandbox):
             with self._lock:
                 self._free_uids.append(uid)
 
-    def run(
-        self, program: str, stdin: str | bytes = b"", limits: Limits | None = None
-    ) -> RunResult:
-        results = self.run_many(program, [stdin], limits)
-        try:
-            return next(results)
-        finally:
-            results.close()
-
     def run_many(
         self, program: str, stdins: Sequence[str | bytes], limits: Limits | None = None
     ) -> Iterator[RunResult]:
