@@ -30,6 +30,8 @@ from pathlib import Path
 from restem.harness.config import RunConfig, config_to_dict, parse_config
 from restem.harness.generate import GenerationError, make_generator, resolve_device
 from restem.harness.rundir import (
+    SampleRow,
+    VerdictRow,
     append_jsonl,
     fault_point,
     read_json,
@@ -128,7 +130,7 @@ class _StageTimes:
 
 def sample_stage(
     ctx: _Context, model_path: str, path: Path, seed: int, times: _StageTimes | None = None
-) -> list[dict]:
+) -> list[SampleRow]:
     """2. E-step: k samples per problem, appended one fixed chunk at a time.
 
     Chunk boundaries are fixed over the full problem list (``<path>.plan.json`` keeps the chunk
@@ -175,7 +177,7 @@ def sample_stage(
                     seed=seed + start,
                 )
                 new = [
-                    {"problem_id": problem.id, "sample": i, "completion": text}
+                    SampleRow(problem.id, i, text).to_row()
                     for problem, texts in zip(chunk, completions)
                     for i, text in enumerate(texts)
                 ]
@@ -194,76 +196,68 @@ def sample_stage(
     if times is not None:
         times.add("sample_s", time.monotonic() - tick)
     known = {p.id for p in ctx.train}
-    return [r for r in rows if r["problem_id"] in known and r["sample"] < k]
+    return [SampleRow.from_row(r) for r in rows if r["problem_id"] in known and r["sample"] < k]
 
 
 def verify_stage(
-    ctx: _Context, samples: list[dict], path: Path, times: _StageTimes | None = None
-) -> list[dict]:
+    ctx: _Context, samples: list[SampleRow], path: Path, times: _StageTimes | None = None
+) -> list[VerdictRow]:
     """3. Verify each sample once; verdicts are appended per chunk as they are produced.
 
     One stream over everything still to verify, so the executor keeps all its workers busy
     (across chunk boundaries too); the journal is still written ``verify.chunk`` at a time.
     """
     tick = time.monotonic()
-    done = {(r["problem_id"], r["sample"]): r for r in read_jsonl(path)}
-    todo = [s for s in samples if (s["problem_id"], s["sample"]) not in done]
+    done = {(v.problem_id, v.sample): v for v in map(VerdictRow.from_row, read_jsonl(path))}
+    todo = [s for s in samples if (s.problem_id, s.sample) not in done]
     problems = {p.id: p for p in ctx.train}
     if todo:
         chunk_size = ctx.cfg.verify.chunk
         bar = _progress(len(todo), "verifying")
-        judgements = ctx.task.iter_verify(
-            (problems[s["problem_id"]], s["completion"]) for s in todo
-        )
+        judgements = ctx.task.iter_verify((problems[s.problem_id], s.completion) for s in todo)
         try:
             for start in range(0, len(todo), chunk_size):
                 chunk = todo[start : start + chunk_size]
                 new = [
-                    {
-                        "problem_id": s["problem_id"],
-                        "sample": s["sample"],
-                        "correct": j.correct,
-                        "status": j.status,
-                        "reason": j.reason,
-                    }
+                    VerdictRow(s.problem_id, s.sample, j.correct, str(j.status), j.reason)
                     for s, j in zip(chunk, itertools.islice(judgements, len(chunk)), strict=True)
                 ]
-                append_jsonl(path, new)
+                append_jsonl(path, [v.to_row() for v in new])
                 if times is not None:
                     now = time.monotonic()
                     times.add("verify_s", now - tick)
                     tick = now
                 fault_point("verify")
-                done.update({(r["problem_id"], r["sample"]): r for r in new})
+                done.update({(v.problem_id, v.sample): v for v in new})
                 bar.update(len(chunk))
         finally:
             getattr(judgements, "close", lambda: None)()  # cancels work still in flight
             bar.close()
     if times is not None:
         times.add("verify_s", time.monotonic() - tick)
-    return [done[(s["problem_id"], s["sample"])] for s in samples]
+    return [done[(s.problem_id, s.sample)] for s in samples]
 
 
 def filter_stage(
-    cfg: RunConfig, samples: list[dict], verdicts: list[dict], seed: int
-) -> list[dict]:
+    cfg: RunConfig, samples: list[SampleRow], verdicts: list[VerdictRow], seed: int
+) -> list[SampleRow]:
     """4. Keep correct samples; drop exact duplicates; at most N per problem (seeded choice)."""
-    by_problem: dict[str, list[dict]] = {}
-    for sample, verdict in zip(samples, verdicts):
-        if verdict["correct"]:
-            by_problem.setdefault(sample["problem_id"], []).append(sample)
+    by_problem: dict[str, list[SampleRow]] = {}
+    for sample, verdict in zip(samples, verdicts, strict=True):
+        if verdict.correct:
+            by_problem.setdefault(sample.problem_id, []).append(sample)
     rng = random.Random(seed)
     kept = []
     for problem_id in sorted(by_problem):
-        candidates = sorted(by_problem[problem_id], key=lambda s: s["sample"])
+        candidates = sorted(by_problem[problem_id], key=lambda s: s.sample)
         if cfg.filter.dedup:
-            unique: dict[str, dict] = {}
+            unique: dict[str, SampleRow] = {}
             for s in candidates:
-                unique.setdefault(s["completion"].strip(), s)
+                unique.setdefault(s.completion.strip(), s)
             candidates = list(unique.values())
         if len(candidates) > cfg.filter.max_per_problem:
             candidates = sorted(
-                rng.sample(candidates, cfg.filter.max_per_problem), key=lambda s: s["sample"]
+                rng.sample(candidates, cfg.filter.max_per_problem), key=lambda s: s.sample
             )
         kept += candidates
     return kept
@@ -497,10 +491,10 @@ def _run(ctx: _Context) -> dict:
 
         # 4. Filter.
         kept = filter_stage(cfg, samples, verdicts, seed)
-        write_jsonl_atomic(it / "kept.jsonl", kept)
-        solved = {s["problem_id"] for s, v in zip(samples, verdicts) if v["correct"]}
+        write_jsonl_atomic(it / "kept.jsonl", [s.to_row() for s in kept])
+        solved = {v.problem_id for v in verdicts if v.correct}
         _log(
-            f"iteration {t}: {len(samples)} samples, {sum(v['correct'] for v in verdicts)} correct, "
+            f"iteration {t}: {len(samples)} samples, {sum(v.correct for v in verdicts)} correct, "
             f"{len(kept)} kept from {len(solved)} problems"
         )
         if not kept:
@@ -512,7 +506,7 @@ def _run(ctx: _Context) -> dict:
         prompts = {p.id: p.prompt for p in ctx.train}
         start = current if cfg.train.continue_from_previous else base
         steps = train_stage(
-            ctx, start, [(prompts[s["problem_id"]], s["completion"]) for s in kept], it / "model"
+            ctx, start, [(prompts[s.problem_id], s.completion) for s in kept], it / "model"
         )
         times.add("train_s", time.monotonic() - tick)
         last_steps = steps
@@ -522,8 +516,8 @@ def _run(ctx: _Context) -> dict:
         stats = dict(
             times.times,
             samples=len(samples),
-            correct=sum(v["correct"] for v in verdicts),
-            timeouts=sum(v["status"] == "timeout" for v in verdicts),
+            correct=sum(v.correct for v in verdicts),
+            timeouts=sum(v.status == "timeout" for v in verdicts),
             kept=len(kept),
             problems_solved=len(solved),
             kept_per_problem=round(len(kept) / max(1, len(solved)), 2),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 _fault_counts: dict[str, int] = {}
@@ -36,6 +37,8 @@ def fault_point(stage: str) -> None:
 
 
 __all__ = [
+    "SampleRow",
+    "VerdictRow",
     "append_jsonl",
     "fault_point",
     "read_json",
@@ -43,6 +46,46 @@ __all__ = [
     "write_json_atomic",
     "write_jsonl_atomic",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    """One E-step sample, as journaled in ``generations.jsonl`` and ``kept.jsonl``."""
+
+    problem_id: str
+    sample: int  # its index among the problem's k samples
+    completion: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> SampleRow:
+        return cls(str(row["problem_id"]), int(row["sample"]), str(row["completion"]))
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """The verdict on one sample, as journaled in ``verdicts.jsonl``."""
+
+    problem_id: str
+    sample: int
+    correct: bool
+    status: str  # the verifier's status value ("correct", "wrong_answer", "timeout", ...)
+    reason: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> VerdictRow:
+        return cls(
+            str(row["problem_id"]),
+            int(row["sample"]),
+            bool(row["correct"]),
+            str(row["status"]),
+            str(row.get("reason", "")),
+        )
+
+    def to_row(self) -> dict:
+        return asdict(self)
 
 
 def append_jsonl(path: Path, rows: list[dict]) -> None:

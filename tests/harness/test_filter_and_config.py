@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from restem.harness.config import ConfigError, config_to_dict, load_config, parse_config
 from restem.harness.loop import filter_stage
+from restem.harness.rundir import SampleRow, VerdictRow
 
 
 def _cfg(**filter_options):
@@ -19,10 +20,11 @@ def _cfg(**filter_options):
 
 
 def _samples(problem: str, completions: list[str], correct: list[bool]):
-    samples = [
-        {"problem_id": problem, "sample": i, "completion": c} for i, c in enumerate(completions)
+    samples = [SampleRow(problem, i, c) for i, c in enumerate(completions)]
+    verdicts = [
+        VerdictRow(problem, i, ok, "correct" if ok else "incorrect", "")
+        for i, ok in enumerate(correct)
     ]
-    verdicts = [{"correct": ok} for ok in correct]
     return samples, verdicts
 
 
@@ -30,20 +32,20 @@ class TestFilter:
     def test_keeps_only_correct_samples(self):
         samples, verdicts = _samples("p", ["a", "b", "c"], [True, False, True])
         kept = filter_stage(_cfg(), samples, verdicts, seed=0)
-        assert [s["completion"] for s in kept] == ["a", "c"]
+        assert [s.completion for s in kept] == ["a", "c"]
 
     def test_caps_each_problem(self):
         s1, v1 = _samples("easy", [f"s{i}" for i in range(20)], [True] * 20)
         s2, v2 = _samples("hard", ["x"], [True])
         kept = filter_stage(_cfg(max_per_problem=3), s1 + s2, v1 + v2, seed=0)
-        assert sum(s["problem_id"] == "easy" for s in kept) == 3
-        assert sum(s["problem_id"] == "hard" for s in kept) == 1
+        assert sum(s.problem_id == "easy" for s in kept) == 3
+        assert sum(s.problem_id == "hard" for s in kept) == 1
 
     def test_drops_exact_duplicates_per_problem_only(self):
         s1, v1 = _samples("p", ["same", "same ", "other"], [True, True, True])
         s2, v2 = _samples("q", ["same"], [True])
         kept = filter_stage(_cfg(), s1 + s2, v1 + v2, seed=0)
-        assert [(s["problem_id"], s["completion"]) for s in kept] == [
+        assert [(s.problem_id, s.completion) for s in kept] == [
             ("p", "same"),
             ("p", "other"),
             ("q", "same"),
