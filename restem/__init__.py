@@ -10,54 +10,10 @@ The everyday entry points are here; the packages hold the rest:
 sympy, pebble, docker and torch load on first use.
 """
 
-from restem.errors import (
-    ConfigError,
-    ExecutorError,
-    GenerationError,
-    JobError,
-    ProblemError,
-    RestemError,
-    RunError,
-    SandboxUnavailable,
-)
-from restem.verifiers import (
-    CodeLimits,
-    CodeStatus,
-    CodeVerdict,
-    MathSettings,
-    MathStatus,
-    MathVerdict,
-    TestResult,
-    iter_verify_code,
-    iter_verify_math,
-    verify_code,
-    verify_code_batch,
-    verify_math,
-    verify_math_batch,
-)
+from restem import errors, verifiers
+from restem.errors import *  # noqa: F403 - RestemError and its kinds
+from restem.verifiers import *  # noqa: F403 - the verifiers' public API
 
 __version__ = "0.2.0"
 
-__all__ = [
-    "CodeLimits",
-    "CodeStatus",
-    "CodeVerdict",
-    "ConfigError",
-    "ExecutorError",
-    "GenerationError",
-    "JobError",
-    "MathSettings",
-    "MathStatus",
-    "MathVerdict",
-    "ProblemError",
-    "RestemError",
-    "RunError",
-    "SandboxUnavailable",
-    "TestResult",
-    "iter_verify_code",
-    "iter_verify_math",
-    "verify_code",
-    "verify_code_batch",
-    "verify_math",
-    "verify_math_batch",
-]
+__all__ = [*errors.__all__, *verifiers.__all__]
