@@ -28,14 +28,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["KINDS", "LATE_ALLOWANCE_S", "fuzz_pairs", "latency_histogram", "run_fuzz"]
+__all__ = ["FRAGMENTS", "KINDS", "LATE_ALLOWANCE_S", "fuzz_pairs", "latency_histogram", "run_fuzz"]
 
 # Killing a stuck worker, reaping it and handing back the verdict: a moment past the limit is
 # process overhead, not a late verdict. The same slack as the verifier's property tests
 # (tests/verifiers/math/test_properties.py); the maximum latency is reported as measured.
 LATE_ALLOWANCE_S = 1.5
 
-_FRAGMENTS = (
+# Pieces of hostile LaTeX-ish text; the verifier's property tests draw from them too.
+FRAGMENTS = (
     *"0123456789",
     *"{}^_()[],.-+*/=<>!$ &|'",
     "\n",
@@ -155,7 +156,7 @@ def _soup(rng: random.Random) -> str:
         if rng.random() < 0.15:
             parts.append(str(rng.randint(-(10**12), 10**12)))
         else:
-            parts.append(rng.choice(_FRAGMENTS))
+            parts.append(rng.choice(FRAGMENTS))
     return "".join(parts)
 
 

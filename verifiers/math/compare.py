@@ -10,20 +10,30 @@ to a worker process that uses ``restem.verifiers.math.symbolic.SympyComparator``
 from __future__ import annotations
 
 import math
+import operator
 from fractions import Fraction
 
 from restem.verifiers.math.parse import ParseError
 
 __all__ = [
+    "ARITHMETIC",
     "ExactComparator",
     "NeedSympy",
     "canonical",
     "decimal_places",
     "is_decimal_literal",
+    "match_unordered",
     "to_fraction",
     "values_equal",
 ]
 
+# The binary arithmetic nodes and their operators, for this exact evaluator and the sympy one.
+ARITHMETIC = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "div": operator.truediv,
+}
 _MAX_LITERAL_DIGITS = 400  # longer literals go to the worker (int() of 5000 digits is slow-ish)
 _MAX_POWER_BITS = 4096
 
@@ -58,17 +68,11 @@ def to_fraction(node) -> Fraction | None:
     ):
         # X - X and X / X for a number X too large to evaluate (a finite one: it has a size)
         return Fraction(0) if kind == "sub" or magnitude(node[1])[0] == 0 else Fraction(1)
-    if kind in ("add", "sub", "mul", "div"):
+    if kind in ARITHMETIC:
         a, b = to_fraction(node[1]), to_fraction(node[2])
-        if a is None or b is None:
+        if a is None or b is None or (kind == "div" and b == 0):
             return None
-        if kind == "add":
-            return a + b
-        if kind == "sub":
-            return a - b
-        if kind == "mul":
-            return a * b
-        return None if b == 0 else a / b
+        return ARITHMETIC[kind](a, b)
     if kind == "pow":
         base, exp = to_fraction(node[1]), to_fraction(node[2])
         if base is None or exp is None or exp.denominator != 1:
@@ -1031,7 +1035,8 @@ def _intervals_equal(x, y, cmp) -> bool:
     )
 
 
-def _match_unordered(xs, ys, equal) -> bool:
+def match_unordered(xs, ys, equal) -> bool:
+    """Whether ``xs`` and ``ys`` pair off one to one under ``equal``, in any order."""
     if len(xs) != len(ys):
         return False
     unmatched = list(ys)
@@ -1085,7 +1090,7 @@ def values_equal(g, r, cmp) -> bool:
     if gk == "scalar" and rk == "scalar":
         return cmp.scalars_equal(g[1], r[1])
     if gk == "set" and rk == "set":
-        return _match_unordered(g[1], r[1], lambda x, y: values_equal(x, y, cmp))
+        return match_unordered(g[1], r[1], lambda x, y: values_equal(x, y, cmp))
     if gk == "tuple" and rk == "tuple":
         if len(g[1]) != len(r[1]) or (g[2] != r[2] and "()" not in (g[2], r[2])):
             return False
@@ -1099,7 +1104,7 @@ def values_equal(g, r, cmp) -> bool:
             return False
         return _endpoint_equal(point[1][0][1], lo, cmp) and _endpoint_equal(point[1][1][1], hi, cmp)
     if gk == "ivl" and rk == "ivl":
-        return _match_unordered(g[1], r[1], lambda x, y: _intervals_equal(x, y, cmp))
+        return match_unordered(g[1], r[1], lambda x, y: _intervals_equal(x, y, cmp))
     if gk == "matrix" and rk == "matrix":
         if [len(row) for row in g[1]] != [len(row) for row in r[1]]:
             return False
@@ -1120,5 +1125,5 @@ def values_equal(g, r, cmp) -> bool:
             return False
         return all(values_equal(x, y, cmp) for x, y in zip(g[2], r[2]))
     if gk == "union" and rk == "union":
-        return _match_unordered(g[1], r[1], lambda x, y: values_equal(x, y, cmp))
+        return match_unordered(g[1], r[1], lambda x, y: values_equal(x, y, cmp))
     return False

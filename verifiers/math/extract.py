@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "Extraction",
+    "braces_balanced",
     "extract_answer",
     "extract_gold",
     "find_boxed",
@@ -51,13 +52,14 @@ class Extraction:
         return self.answers[-1] if self.answers else None
 
 
-def matching_brace(text: str, open_index: int) -> int:
-    """Index of the ``}`` closing the ``{`` at ``open_index``, or -1 if it is never closed.
+def _unmatched_close(text: str, start: int) -> tuple[int, int]:
+    """The first ``}`` from ``start`` on that closes no ``{`` opened after ``start`` (its index,
+    or -1 if there is none) and the depth of braces still open where the scan stopped.
 
     ``\\{`` and ``\\}`` are escaped literal braces and do not count.
     """
     depth = 0
-    i = open_index
+    i = start
     n = len(text)
     while i < n:
         ch = text[i]
@@ -68,10 +70,23 @@ def matching_brace(text: str, open_index: int) -> int:
             depth += 1
         elif ch == "}":
             depth -= 1
-            if depth == 0:
-                return i
+            if depth < 0:
+                return i, depth
         i += 1
-    return -1
+    return -1, depth
+
+
+def matching_brace(text: str, open_index: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``open_index``, or -1 if it is never closed.
+
+    ``\\{`` and ``\\}`` are escaped literal braces and do not count.
+    """
+    return _unmatched_close(text, open_index + 1)[0]
+
+
+def braces_balanced(text: str) -> bool:
+    """Whether every ``{`` in ``text`` is closed and every ``}`` closes one."""
+    return _unmatched_close(text, 0) == (-1, 0)
 
 
 def find_boxed(text: str, spans: list[tuple[int, int]] | None = None) -> tuple[list[str], bool]:

@@ -10,9 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from restem.verifiers.math.compare import ExactComparator, NeedSympy, canonical, values_equal
-from restem.verifiers.math.extract import extract_answer, extract_gold, undouble_backslashes
-from restem.verifiers.math.normalize import Normalized, braces_balanced, normalize_answer
+from restem.verifiers.math.compare import (
+    ExactComparator,
+    NeedSympy,
+    canonical,
+    match_unordered,
+    values_equal,
+)
+from restem.verifiers.math.extract import (
+    braces_balanced,
+    extract_answer,
+    extract_gold,
+    undouble_backslashes,
+)
+from restem.verifiers.math.normalize import Normalized, normalize_answer
 from restem.verifiers.math.parse import ParseError, parse_latex
 from restem.verifiers.math.structure import (
     Shape,
@@ -292,7 +303,7 @@ def _rows(prepared: Prepared) -> list[list[tuple | None]] | None:
 
 def _systems_equal(gold: Prepared, answer: Prepared, cmp) -> bool:
     if gold.system and answer.system:
-        return _match(
+        return match_unordered(
             gold.system,
             answer.system,
             lambda g, a: (
@@ -307,7 +318,7 @@ def _systems_equal(gold: Prepared, answer: Prepared, cmp) -> bool:
         return False
     if len(labelled.system) > 1 and len(rows) == 1 and len(rows[0]) != len(labelled.system[0]):
         return False
-    return _match(
+    return match_unordered(
         labelled.system,
         rows,
         lambda sol, row: (
@@ -318,20 +329,6 @@ def _systems_equal(gold: Prepared, answer: Prepared, cmp) -> bool:
 
 def _equal(a, b, cmp) -> bool:
     return a is not None and b is not None and values_equal(a, b, cmp)
-
-
-def _match(xs, ys, equal) -> bool:
-    if len(xs) != len(ys):
-        return False
-    unmatched = list(ys)
-    for x in xs:
-        for j, y in enumerate(unmatched):
-            if equal(x, y):
-                del unmatched[j]
-                break
-        else:
-            return False
-    return True
 
 
 def judge(response: str, gold: str, settings: MathSettings, cmp=None) -> MathVerdict:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from restem.verifiers.math.extract import find_boxed, matching_brace
+from restem.verifiers.math.extract import braces_balanced, find_boxed, matching_brace
+from restem.verifiers.math.parse import FUNCTION_NAMES
 
-__all__ = ["Normalized", "normalize_answer", "text_key"]
+__all__ = ["MATH_WORDS", "Normalized", "normalize_answer", "text_key"]
 
 _UNICODE = {
     "\u2212": "-",
@@ -85,26 +86,6 @@ _COMMA_THOUSANDS = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3}(?!\d))")
 # other length ("1 0000") is not a separator, and the answer stays unparseable.
 _SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?: \d{3})+(?!\d)")
 # Ordinals: 12^{\text{th}}, 12^{th}, 12\text{th}, 12th, 1st, 22nd, 3rd.
-_SUFFIX = r"(?:st|nd|rd|th)"
-_TEXT_SUFFIX = r"\\(?:text|mathrm|textnormal|textrm)\s*\{\s*" + _SUFFIX + r"\s*\}"
-_ORDINAL = re.compile(
-    r"(?<=\d)\s*(?:\^\s*\{\s*"
-    + _TEXT_SUFFIX
-    + r"\s*\}|\^\s*"
-    + _TEXT_SUFFIX
-    + r"|\^\s*\{\s*"
-    + _SUFFIX
-    + r"\s*\}|"
-    + _TEXT_SUFFIX
-    + r"|\^?\s*"
-    + _SUFFIX
-    + r"(?![A-Za-z]))"
-)
-_THOUSANDS = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3}(?!\d))")
-# "1 000 000" (a space, \, \; or ~ between groups of three digits): one number. A group of any
-# other length ("1 0000") is not a separator, and the answer stays unparseable.
-_SPACE_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?: \d{3})+(?!\d)")
-# Ordinals: 12^{\text{th}}, 12^{th}, 12\text{th}, 12th, 1st, 22nd, 3rd.
 _ORDINAL = re.compile(
     r"(?<=\d)\s*(?:\^\s*\{?\s*(?:\\(?:text|mathrm|textnormal)\s*\{\s*)?|\\text\s*\{\s*)?"
     r"(?:st|nd|rd|th)(?![A-Za-z])\s*\}?\s*\}?"
@@ -113,39 +94,20 @@ _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _CHOICE = re.compile(r"^\(\s*([A-E])\s*\)(?:\s.*)?$|^([A-E])$")
 _BASE = re.compile(r"^([0-9A-Za-z]+)_\{?\s*(\d{1,2})\s*\}?$")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
-# Letter runs that are maths, not words (after backslash commands are removed).
-_MATH_WORDS = frozenset(
-    [
-        "sin",
-        "cos",
-        "tan",
-        "cot",
-        "sec",
-        "csc",
-        "log",
-        "ln",
-        "exp",
-        "sqrt",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "arcsec",
-        "arccsc",
-        "arccot",
-        "sinh",
-        "cosh",
-        "tanh",
-        "max",
-        "min",
-        "gcd",
-        "lcm",
-        "mod",
-        "det",
-        "deg",
-        "lim",
-        "inf",
-    ]
-)
+# Letter runs that are maths, not words (after backslash commands are removed): the parser's
+# function names but "lg", and the other operator names MATH writes.
+MATH_WORDS = (FUNCTION_NAMES - {"lg"}) | {
+    "sqrt",
+    "max",
+    "min",
+    "gcd",
+    "lcm",
+    "mod",
+    "det",
+    "deg",
+    "lim",
+    "inf",
+}
 _COMMAND = re.compile(r"\\[a-zA-Z]+")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")
 _LETTER_RUN = re.compile(r"[A-Za-z]{3,}")
@@ -192,24 +154,6 @@ def unwrap_commands(s: str, commands: tuple[str, ...]) -> str:
         else:
             s = s[:best] + s[j:]
     return s
-
-
-def braces_balanced(s: str) -> bool:
-    depth = 0
-    i = 0
-    while i < len(s):
-        ch = s[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth < 0:
-                return False
-        i += 1
-    return depth == 0
 
 
 def _strip_delimiters(s: str) -> str:
@@ -262,7 +206,7 @@ def _is_unit(command: str, word: str) -> bool:
 
 def _looks_like_text(s: str) -> bool:
     bare = _COMMAND.sub(" ", _ENVIRONMENT.sub(" ", s))
-    return any(run.lower() not in _MATH_WORDS for run in _LETTER_RUN.findall(bare))
+    return any(run.lower() not in MATH_WORDS for run in _LETTER_RUN.findall(bare))
 
 
 def normalize_answer(raw: str) -> Normalized:
@@ -308,7 +252,7 @@ def normalize_answer(raw: str) -> Normalized:
     m = _WORD_UNIT_TAIL.match(s)
     if m and not _looks_like_text(m.group("head")):
         unit_words = m.group("unit").lower().split()
-        if not any(w in _MATH_WORDS for w in unit_words):
+        if not any(w in MATH_WORDS for w in unit_words):
             s = m.group("head").strip()
 
     if _THOUSANDS.match(s):

@@ -15,7 +15,7 @@ and it runs in linear time, so it is safe in the caller's process. Node shapes:
 
 from __future__ import annotations
 
-__all__ = ["ParseError", "parse_latex"]
+__all__ = ["FUNCTION_NAMES", "GREEK_LETTERS", "ParseError", "parse_latex"]
 
 MAX_TOKENS = 4000
 MAX_DEPTH = 60
@@ -25,7 +25,7 @@ class ParseError(ValueError):
     pass
 
 
-_FUNCTIONS = frozenset(
+FUNCTION_NAMES = frozenset(
     [
         "sin",
         "cos",
@@ -59,7 +59,7 @@ _INVERSES = {
 }
 # Letters that conventionally name functions: f(x+1) is an application, never f*(x+1).
 _FUNCTION_LETTERS = frozenset("fghFGH")
-_GREEK = frozenset(
+GREEK_LETTERS = frozenset(
     [
         "alpha",
         "beta",
@@ -624,13 +624,13 @@ class _Parser:
             return ("set", [])
         if name in ("pm", "mp"):
             return ("pm", None, self.parse_expr(25))
-        if name in _GREEK:
+        if name in GREEK_LETTERS:
             return ("sym", name)
         if name == "lfloor" or name == "lceil":
             inner = self.parse_expr(0)
             self.expect("cmd", "rfloor" if name == "lfloor" else "rceil")
             return ("floor" if name == "lfloor" else "ceil", inner)
-        if name in _FUNCTIONS:
+        if name in FUNCTION_NAMES:
             exponent = None
             base = None
             if name in ("log", "lg") and self.at("op", "_"):

@@ -19,6 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from restem.verifiers.math.normalize import MATH_WORDS
+from restem.verifiers.math.parse import GREEK_LETTERS
+
 __all__ = [
     "Shape",
     "analyze",
@@ -33,76 +36,9 @@ __all__ = [
 
 # Relations that make a chain of sides; "=" is handled on its own.
 _INEQUALITY_COMMANDS = frozenset(["le", "leq", "leqslant", "ge", "geq", "geqslant", "lt", "gt"])
-_GREEK = frozenset(
-    [
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "epsilon",
-        "varepsilon",
-        "zeta",
-        "eta",
-        "theta",
-        "vartheta",
-        "iota",
-        "kappa",
-        "lambda",
-        "mu",
-        "nu",
-        "xi",
-        "rho",
-        "sigma",
-        "tau",
-        "upsilon",
-        "phi",
-        "varphi",
-        "chi",
-        "psi",
-        "omega",
-        "Gamma",
-        "Delta",
-        "Theta",
-        "Lambda",
-        "Xi",
-        "Sigma",
-        "Phi",
-        "Psi",
-        "Omega",
-    ]
-)
-_MATH_WORDS = frozenset(
-    [
-        "sin",
-        "cos",
-        "tan",
-        "cot",
-        "sec",
-        "csc",
-        "log",
-        "ln",
-        "exp",
-        "sqrt",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "max",
-        "min",
-        "gcd",
-        "lcm",
-        "mod",
-        "det",
-        "deg",
-        "lim",
-        "inf",
-        "sup",
-        "and",
-        "or",
-    ]
-)
+# Words that are maths, never a label: normalize's list less the reciprocal inverses, plus the
+# connectives and "sup".
+_MATH_WORDS = (MATH_WORDS - {"arcsec", "arccsc", "arccot"}) | {"sup", "and", "or"}
 _MAX_LABEL_CHARS = 40
 _RELATION_HINT = re.compile(r"[=<>]|\\(?:le|ge|lt|gt|ne|approx)")
 
@@ -113,7 +49,7 @@ _PRIMES = r"'{0,3}"
 _ATOM = re.compile(
     r"(?:"
     rf"[A-Za-z]{_SUBSCRIPT}{_PRIMES}"  # x, a_n, x_{1}, f'
-    rf"|\\[a-zA-Z]+{_SUBSCRIPT}{_PRIMES}"  # \alpha, \theta_1 (checked against _GREEK)
+    rf"|\\[a-zA-Z]+{_SUBSCRIPT}{_PRIMES}"  # \alpha, \theta_1 (checked against GREEK_LETTERS)
     rf"|[A-Z]{{2,6}}{_SUBSCRIPT}"  # AB, ABC, MBCN
     r"|[A-Z][a-z]{2,20}(?: [A-Za-z]{1,20}){0,3}"  # Area, Total sum
     r"|[a-z]{4,20}(?: [a-z]{1,20}){0,3}"  # area, total cost
@@ -231,7 +167,7 @@ def _is_atom(text: str) -> bool:
         return False
     if text.startswith("\\") and not text.startswith(("\\angle", "\\measuredangle", "\\triangle")):
         name = _WORD_RUN.match(text, 1)
-        if name is not None and name.group(0) in _GREEK:
+        if name is not None and name.group(0) in GREEK_LETTERS:
             return True
         return text.startswith(("\\overline", "\\overrightarrow", "\\vec", "\\widehat", "\\arc"))
     if text in ("i", "e"):  # the imaginary unit and Euler's number are values, not names

@@ -13,6 +13,7 @@ from fractions import Fraction
 
 import sympy
 from restem.verifiers.math.compare import (
+    ARITHMETIC,
     ExactComparator,
     NeedSympy,
     approximates,
@@ -73,15 +74,8 @@ def to_sympy(node):
         return sympy.pi if node[1] == "pi" else sympy.oo
     if kind == "neg":
         return -to_sympy(node[1])
-    if kind in ("add", "sub", "mul", "div"):
-        a, b = to_sympy(node[1]), to_sympy(node[2])
-        if kind == "add":
-            return a + b
-        if kind == "sub":
-            return a - b
-        if kind == "mul":
-            return a * b
-        return a / b
+    if kind in ARITHMETIC:
+        return ARITHMETIC[kind](to_sympy(node[1]), to_sympy(node[2]))
     if kind == "pow":
         base, exp = to_sympy(node[1]), to_sympy(node[2])
         if exp.is_Number and not _small_number(exp) and base.is_number:

@@ -17,6 +17,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from restem.benchmarks import math_fuzz
 from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math
 
 FAST = MathSettings(timeout_s=1.0)
@@ -56,66 +57,9 @@ def check(response: str, gold: str, settings: MathSettings = FAST) -> MathVerdic
 # ---------------------------------------------------------------------------------------------
 # (a) robustness
 
-FRAGMENTS = [
-    *"0123456789",
-    "{",
-    "}",
-    "{}",
-    "^",
-    "_",
-    "(",
-    ")",
-    "[",
-    "]",
-    ",",
-    ".",
-    "-",
-    "+",
-    "*",
-    "/",
-    "=",
-    "<",
-    "!",
-    "$",
-    " ",
-    "\n",
-    "&",
-    "x",
-    "i",
-    "e",
-    r"\frac{",
-    r"\dfrac",
-    r"\frac",
-    r"\boxed{",
-    r"\fbox{",
-    r"\sqrt",
-    r"\sqrt[",
-    r"\infty",
-    r"\pm",
-    r"\cup",
-    r"\le",
-    r"\circ",
-    r"\pi",
-    r"\%",
-    r"\!",
-    r"\,",
-    r"\cdot",
-    r"\times",
-    r"\\",
-    r"\left(",
-    r"\right)",
-    r"\text{",
-    r"\begin{pmatrix}",
-    r"\end{pmatrix}",
-    "10^{",
-    "The final answer is ",
-    "the answer is ",
-    # Unicode digits that str.isdigit() accepts but int()/Fraction() reject.
-    "²",
-    "①",
-    "½",
-    "٣",
-]
+# The benchmark's hostile fragments, plus an empty group and Unicode digits that str.isdigit()
+# accepts but int()/Fraction() reject.
+FRAGMENTS = [*math_fuzz.FRAGMENTS, "{}", "²", "①", "½", "٣"]
 
 fragment = st.one_of(
     st.sampled_from(FRAGMENTS),
