@@ -130,13 +130,9 @@ def _preload_hint(solution: str) -> str:
         tree = ast.parse(solution)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return ""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name.partition(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            names.add(node.module.partition(".")[0])
-    names = sorted(n for n in names if n.isidentifier())
+    from restem.sandbox.forkserver import imported_modules
+
+    names = sorted(n for n in imported_modules(tree) if n.isidentifier())
     if not names:
         return ""
     return "def _restem_preload():\n" + "".join(f"    import {n}\n" for n in names)
