@@ -36,6 +36,7 @@ __all__ = [
 
 # Relations that make a chain of sides; "=" is handled on its own.
 _INEQUALITY_COMMANDS = frozenset(["le", "leq", "leqslant", "ge", "geq", "geqslant", "lt", "gt"])
+_RELATION_COMMANDS = _INEQUALITY_COMMANDS | {"ne", "neq", "approx"}
 # Words that are maths, never a label: normalize's list less the reciprocal inverses, plus the
 # connectives and "sup".
 _MATH_WORDS = (MATH_WORDS - {"arcsec", "arccsc", "arccot"}) | {"sup", "and", "or"}
@@ -64,42 +65,18 @@ _FUNCTION = re.compile(
 _WORD_RUN = re.compile(r"[A-Za-z]+")
 
 
-def split_top(text: str, separators: str) -> list[str]:
-    """Split at the given one-character separators outside any bracket or brace. Linear."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            nxt = text[i + 1 : i + 2]
-            if nxt == "{":
-                depth += 1
-            elif nxt == "}":
-                depth = max(depth - 1, 0)
-            i += 2
-            continue
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(depth - 1, 0)
-        elif depth == 0 and ch in separators:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
+def _split_top_level(
+    text: str, separators: str, relations: bool = False
+) -> tuple[list[str], list[str]]:
+    """Pieces of ``text`` split at separators outside any bracket or brace, and the separators
+    between them. Linear.
 
-
-def _split_relations(text: str) -> tuple[list[str], list[str]]:
-    """Sides and relation operators of a top-level chain (``a < b = c``). Linear.
-
-    ``=`` is one operator; ``<=``, ``>=``, ``!=``, ``\\ne`` and other relations are kept as
-    their own operators so a chain of equalities is never confused with an inequality.
+    Plain separators are single characters. With ``relations`` the separators are ``<>=!`` and
+    the relation commands: an operator takes up to two more of ``=<>`` (``<=``, ``>=``, ``!=``),
+    so a chain of equalities is never confused with an inequality, and a lone ``!`` is a
+    factorial, not a relation.
     """
-    sides: list[str] = []
+    pieces: list[str] = []
     ops: list[str] = []
     depth = 0
     start = 0
@@ -111,7 +88,6 @@ def _split_relations(text: str) -> tuple[list[str], list[str]]:
             j = i + 1
             while j < n and text[j].isalpha():
                 j += 1
-            name = text[i + 1 : j]
             if j == i + 1:  # \{ \} \, ...
                 nxt = text[i + 1 : i + 2]
                 if nxt == "{":
@@ -120,8 +96,9 @@ def _split_relations(text: str) -> tuple[list[str], list[str]]:
                     depth = max(depth - 1, 0)
                 i += 2
                 continue
-            if depth == 0 and (name in _INEQUALITY_COMMANDS or name in ("ne", "neq", "approx")):
-                sides.append(text[start:i])
+            name = text[i + 1 : j]
+            if relations and depth == 0 and name in _RELATION_COMMANDS:
+                pieces.append(text[start:i])
                 ops.append(name)
                 start = j
             i = j
@@ -130,22 +107,36 @@ def _split_relations(text: str) -> tuple[list[str], list[str]]:
             depth += 1
         elif ch in ")]}":
             depth = max(depth - 1, 0)
-        elif depth == 0 and ch in "<>=!":
+        elif depth == 0 and ch in separators:
             k = i + 1
-            while k < n and k - i < 2 and text[k] in "=<>":
-                k += 1
-            op = text[i:k]
-            if op == "!":  # a factorial, not a relation
-                i += 1
-                continue
-            sides.append(text[start:i])
-            ops.append(op)
+            if relations:
+                while k < n and k - i < 2 and text[k] in "=<>":
+                    k += 1
+                if k == i + 1 and ch == "!":  # a factorial, not a relation
+                    i += 1
+                    continue
+            pieces.append(text[start:i])
+            ops.append(text[i:k])
             start = k
             i = k
             continue
         i += 1
-    sides.append(text[start:])
-    return sides, ops
+    pieces.append(text[start:])
+    return pieces, ops
+
+
+def split_top(text: str, separators: str) -> list[str]:
+    """Split at the given one-character separators outside any bracket or brace. Linear."""
+    return _split_top_level(text, separators)[0]
+
+
+def _split_relations(text: str) -> tuple[list[str], list[str]]:
+    """Sides and relation operators of a top-level chain (``a < b = c``). Linear.
+
+    ``=`` is one operator; ``<=``, ``>=``, ``!=``, ``\\ne`` and other relations are kept as
+    their own operators.
+    """
+    return _split_top_level(text, "<>=!", relations=True)
 
 
 def _exact_part(sides: list[str], ops: list[str]) -> tuple[list[str], list[str]]:
