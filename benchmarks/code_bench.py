@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from restem.benchmarks import report as shared
 from restem.benchmarks.report import (
     RESULTS_DIR,
     DataError,
@@ -46,12 +47,10 @@ from restem.benchmarks.report import (
     int_list,
     machine_info,
     markdown_table,
-    plot_available,
     progress,
     rate,
     ratio,
     version_of,
-    write_json,
 )
 
 __all__ = [
@@ -715,7 +714,7 @@ def _render_tests(section: dict[str, Any], title: str) -> list[str]:
                 "",
                 markdown_table(
                     ["ratio", *(f"{w} workers" for w in ratios)],
-                    [[k, *(_x(ratios[w].get(k)) for w in ratios)] for k in keys],
+                    [[k, *(shared.times(ratios[w].get(k)) for w in ratios)] for k in keys],
                 ),
             ]
         scaling = section.get("scaling") or {}
@@ -724,7 +723,9 @@ def _render_tests(section: dict[str, Any], title: str) -> list[str]:
                 "",
                 "Scaling (tests/s over the fewest workers): "
                 + "; ".join(
-                    f"{n} {k} {_x(v)}" for n, per in scaling.items() for k, v in per.items()
+                    f"{n} {k} {shared.times(v)}"
+                    for n, per in scaling.items()
+                    for k, v in per.items()
                 ),
             ]
     for name, why in section.get("skipped", {}).items():
@@ -733,11 +734,7 @@ def _render_tests(section: dict[str, Any], title: str) -> list[str]:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
-    out = [
-        f"Machine: {m['cpu']}, {m['cpus_usable']} usable CPUs, Python {m['python']}, load "
-        f"average {m['load_average_1_5_15']} at the start; {m['when']}.",
-    ]
+    out = [shared.machine_line(report["machine"])]
     out += _render_tests(report["tests"], "Programs against their tests")
     many = report.get("many_tests") or {}
     if many.get("rows"):
@@ -774,16 +771,8 @@ def _passed(entry: dict[str, int] | None) -> str | None:
     return f"{entry['passed_programs']}/{entry['programs']} ({entry['tests']} tests)"
 
 
-def _x(value: float | None) -> str | None:
-    return None if value is None else f"{value:.2f}x"
-
-
 def plot(report: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = shared.pyplot()
     panels = [("tests", "tests_per_s", "tests / s (log)", "programs against tests")]
     if (report.get("many_tests") or {}).get("rows"):
         panels.append(("many_tests", "tests_per_s", "tests / s (log)", "many-test workload"))
@@ -809,28 +798,10 @@ def plot(report: dict[str, Any], path: Path) -> Path:
         f"restem bench code — {m['cpu']}, {m['cpus_usable']} CPUs (shared), {m['when']}",
         fontsize=9,
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return shared.save_figure(fig, path)
 
 
 # --- command line -----------------------------------------------------------------------------
-
-
-def _list(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -840,65 +811,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workloads",
-        type=_list,
+        type=shared.name_list,
         default=list(WORKLOADS),
         help=f"comma-separated (default: {','.join(WORKLOADS)})",
     )
     parser.add_argument(
         "--contenders",
-        type=_list,
+        type=shared.name_list,
         default=list(DEFAULT_CONTENDERS),
         help=f"comma-separated, of {','.join(CONTENDERS)} (default: {','.join(DEFAULT_CONTENDERS)})",
     )
-    parser.add_argument(
-        "--many-programs",
-        type=_count,
-        default=30,
-        help="reference programs in the many-test workload, 0 to skip (default 30)",
-    )
-    parser.add_argument(
-        "--many-tests",
-        type=_count,
-        default=MANY_TESTS,
-        help=f"generated tests per program there (default {MANY_TESTS})",
+    shared.add_counts(
+        parser,
+        (
+            "--many-programs",
+            30,
+            "reference programs in the many-test workload, 0 to skip (default 30)",
+        ),
+        ("--many-tests", MANY_TESTS, f"generated tests per program there (default {MANY_TESTS})"),
     )
     parser.add_argument(
         "--many-contenders",
-        type=_list,
+        type=shared.name_list,
         default=list(MANY_CONTENDERS),
         help=f"on the many-test workload (default: {','.join(MANY_CONTENDERS)})",
     )
     parser.add_argument(
         "--workers", type=int_list, default=[1, 2, 4], help="worker counts (default 1,2,4)"
     )
-    parser.add_argument(
-        "--limit", type=_count, default=0, help="only the first N programs of each workload"
+    shared.add_counts(
+        parser,
+        ("--limit", 0, "only the first N programs of each workload"),
+        (
+            "--docker-run-programs",
+            30,
+            "programs (spread over the workloads) for docker-run (default 30)",
+        ),
+        ("--synthetic", 1000, "trivial programs per raw sandbox, 0 to skip (default 1000)"),
+        ("--synthetic-docker-run", 100, "of which docker run gets (default 100: ~0.3 s each)"),
     )
-    parser.add_argument(
-        "--docker-run-programs",
-        type=_count,
-        default=30,
-        help="programs (spread over the workloads) for docker-run (default 30)",
-    )
-    parser.add_argument(
-        "--synthetic",
-        type=_count,
-        default=1000,
-        help="trivial programs per raw sandbox, 0 to skip (default 1000)",
-    )
-    parser.add_argument(
-        "--synthetic-docker-run",
-        type=_count,
-        default=100,
-        help="of which docker run gets (default 100: ~0.3 s each)",
-    )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="result JSON; the PNG goes next to it (default: benchmarks/results/code.json)",
-    )
-    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+    shared.add_output_arguments(parser, DEFAULT_OUTPUT)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -929,7 +881,6 @@ def main(args: argparse.Namespace) -> int:
         if args.synthetic
         else None
     )
-    machine["load_average_1_5_15_at_end"] = machine_info()["load_average_1_5_15"]
     report = {
         "benchmark": "code",
         "machine": machine,
@@ -946,15 +897,7 @@ def main(args: argparse.Namespace) -> int:
         "many_tests": many,
         "synthetic": synthetic,
     }
-    write_json(args.output, report)
-    progress(TAG, f"results written to {args.output}")
-    if not args.no_plot:
-        why_not = plot_available()
-        if why_not:
-            progress(TAG, f"no plot: {why_not}")
-        else:
-            progress(TAG, f"plot written to {plot(report, args.output.with_suffix('.png'))}")
-    print(render_markdown(report))
+    shared.finish(TAG, report, args.output, None if args.no_plot else plot, render_markdown)
     return 0
 
 
@@ -989,13 +932,5 @@ def _run_many_tests(code_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     return section
 
 
-def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m restem.benchmarks.code_bench", description=__doc__
-    )
-    add_arguments(parser)
-    return main(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    raise SystemExit(_standalone())
+    raise SystemExit(shared.standalone("code_bench", __doc__, add_arguments, main))

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from restem.benchmarks import report as shared
 from restem.benchmarks.report import (
     RESULTS_DIR,
     DataError,
@@ -44,12 +45,10 @@ from restem.benchmarks.report import (
     int_list,
     machine_info,
     markdown_table,
-    plot_available,
     progress,
     rate,
     ratio,
     version_of,
-    write_json,
 )
 
 __all__ = [
@@ -382,8 +381,6 @@ def _label(row: dict[str, Any]) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    from restem.benchmarks.code_bench import _x
-
     m, rows = report["machine"], report["rows"]
     out = [
         f"Machine: {m['cpu']}, {m['cpus_usable']} usable CPUs, {m['memory_gib']} GiB, Python "
@@ -410,7 +407,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                     _label(row),
                     r["items"],
                     r["items_per_s"],
-                    _x(r["vs_local_same_workers"]),
+                    shared.times(r["vs_local_same_workers"]),
                     r["first_verdict_ms"],
                     f"{r['agree']}/{r['labeled']}" if r["labeled"] else None,
                     r["mismatches"],
@@ -442,11 +439,7 @@ def _startup_line(ray: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = shared.pyplot()
     rows, workloads = report["rows"], report["workloads"]
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.6 * len(workloads), 4.6), squeeze=False)
     colours = {"local": "C0", "ray": "C1"}
@@ -480,46 +473,28 @@ def plot(report: dict[str, Any], path: Path) -> Path:
         "labels: throughput ÷ local with the same workers",
         fontsize=9,
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return shared.save_figure(fig, path)
 
 
 # --- command line -----------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from restem.benchmarks.code_bench import _count, _list
-
     parser.add_argument(
         "--data", help=f"labeled math JSONL (default: $RESTEM_DATA_DIR/{DEFAULT_MATH})"
     )
     parser.add_argument(
         "--data-dir", help="the folder holding humaneval.jsonl.gz (default: $RESTEM_DATA_DIR/code)"
     )
-    parser.add_argument(
-        "--math-pairs",
-        type=_count,
-        default=8000,
-        help="math pairs, the data cycled; 0 to skip (default 8000)",
-    )
-    parser.add_argument(
-        "--humaneval",
-        type=_count,
-        default=64,
-        help="HumanEval canonical solutions; 0 to skip (default 64)",
-    )
-    parser.add_argument(
-        "--trivial",
-        type=_count,
-        default=200,
-        help="one-test trivial programs; 0 to skip (default 200)",
+    shared.add_counts(
+        parser,
+        ("--math-pairs", 8000, "math pairs, the data cycled; 0 to skip (default 8000)"),
+        ("--humaneval", 64, "HumanEval canonical solutions; 0 to skip (default 64)"),
+        ("--trivial", 200, "one-test trivial programs; 0 to skip (default 200)"),
     )
     parser.add_argument(
         "--executors",
-        type=_list,
+        type=shared.name_list,
         default=list(EXECUTORS),
         help=f"comma-separated (default: {','.join(EXECUTORS)})",
     )
@@ -547,13 +522,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--code-chunk", type=int, default=2, help="Ray: programs per remote call (default 2)"
     )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="result JSON; the PNG goes next to it (default: benchmarks/results/executor.json)",
-    )
-    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+    shared.add_output_arguments(parser, DEFAULT_OUTPUT)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -588,7 +557,6 @@ def main(args: argparse.Namespace) -> int:
         f"{machine['cpus_usable']} CPUs, load {machine['load_average_1_5_15']}",
     )
     rows, skipped, ray_info = run_bench(workloads, args)
-    machine["load_average_1_5_15_at_end"] = machine_info()["load_average_1_5_15"]
     report = {
         "benchmark": "executor",
         "machine": machine,
@@ -613,15 +581,9 @@ def main(args: argparse.Namespace) -> int:
         "rows": rows,
         "skipped": skipped,
     }
-    write_json(args.output, report)
-    progress(TAG, f"results written to {args.output}")
-    if not args.no_plot and rows:
-        why_not = plot_available()
-        if why_not:
-            progress(TAG, f"no plot: {why_not}")
-        else:
-            progress(TAG, f"plot written to {plot(report, args.output.with_suffix('.png'))}")
-    print(render_markdown(report))
+    shared.finish(
+        TAG, report, args.output, None if args.no_plot or not rows else plot, render_markdown
+    )
     mismatched = sum(r["mismatches"] for row in rows for r in row["workloads"].values())
     if mismatched:
         progress(TAG, f"{mismatched} verdicts differ between executors")
@@ -629,15 +591,13 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m restem.benchmarks.executor_bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    return main(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    raise SystemExit(_standalone())
+    raise SystemExit(
+        shared.standalone(
+            "executor_bench",
+            __doc__,
+            add_arguments,
+            main,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from restem.benchmarks import report as shared
 from restem.benchmarks.report import (
     RESULTS_DIR,
     DataError,
@@ -46,12 +47,10 @@ from restem.benchmarks.report import (
     machine_info,
     markdown_table,
     percentile,
-    plot_available,
     progress,
     rate,
     ratio,
     version_of,
-    write_json,
 )
 
 __all__ = [
@@ -598,8 +597,8 @@ def _dataset_table(body: dict[str, Any]) -> str:
                 row["n_workers"]["answers_per_s"],
                 row["latency_ms"]["p50"],
                 row["latency_ms"]["p99"],
-                "1" if name == "restem" else _x(ratios.get(name, {}).get("one_worker")),
-                "1" if name == "restem" else _x(ratios.get(name, {}).get("n_workers")),
+                "1" if name == "restem" else shared.times(ratios.get(name, {}).get("one_worker")),
+                "1" if name == "restem" else shared.times(ratios.get(name, {}).get("n_workers")),
             ]
             for name, row in results.items()
         ],
@@ -637,11 +636,7 @@ def _fuzz_table(fuzz: dict[str, Any]) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
-    out = [
-        f"Machine: {m['cpu']}, {m['cpus_usable']} usable CPUs, Python {m['python']}, load "
-        f"average {m['load_average_1_5_15']} at the start; {m['when']}.",
-    ]
+    out = [shared.machine_line(report["machine"])]
     for name, body in report.get("datasets", {}).items():
         data = body["data"]
         out += [
@@ -695,16 +690,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _x(value: float | None) -> str | None:
-    return None if value is None else f"{value:.2f}x"
-
-
 def plot(report: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = shared.pyplot()
     datasets, scaling = report.get("datasets", {}), report.get("scaling") or []
     fuzz = report.get("fuzz")
     panels = len(datasets) + (2 if scaling else 0) + (1 if fuzz else 0)
@@ -788,24 +775,14 @@ def plot(report: dict[str, Any], path: Path) -> Path:
         f"{m['load_average_1_5_15'][0] if m['load_average_1_5_15'] else '?'}), {m['when']}",
         fontsize=9,
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return shared.save_figure(fig, path)
 
 
 # --- command line -----------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+_positive = shared.number_type(int, 1, "a positive integer", "a positive integer")
+_seconds = shared.number_type(float, 0, "seconds", "seconds >= 0")
 
 
 def _parts(text: str) -> list[str]:
@@ -816,16 +793,6 @@ def _parts(text: str) -> list[str]:
             f"expected a comma-separated choice of {', '.join(PARTS)}, got {text!r}"
         )
     return parts
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -857,7 +824,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--contenders",
-        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        type=shared.name_list,
         default=list(CONTENDERS),
         help=f"comma-separated (default: {','.join(CONTENDERS)})",
     )
@@ -892,13 +859,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fuzz-pairs", type=_positive, default=10_000, help="fuzz pairs (default 10000)"
     )
     parser.add_argument("--fuzz-seed", type=int, default=0, help="fuzz seed (default 0)")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="result JSON; the PNG goes next to it (default: benchmarks/results/math.json)",
-    )
-    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+    shared.add_output_arguments(parser, DEFAULT_OUTPUT)
 
 
 def _load_datasets(args: argparse.Namespace) -> list[tuple[str, Path, list[Row]]]:
@@ -999,27 +960,9 @@ def main(args: argparse.Namespace) -> int:
             on_progress=lambda done, s: progress(tag, f"{done} pairs in {s:.1f} s"),
         )
         report["targets"]["fuzz"] = _fuzz_targets(report["fuzz"])
-    machine["load_average_1_5_15_at_end"] = machine_info()["load_average_1_5_15"]
-    write_json(args.output, report)
-    progress(TAG, f"results written to {args.output}")
-    if not args.no_plot:
-        why_not = plot_available()
-        if why_not:
-            progress(TAG, f"no plot: {why_not}")
-        else:
-            png = plot(report, args.output.with_suffix(".png"))
-            progress(TAG, f"plot written to {png}")
-    print(render_markdown(report))
+    shared.finish(TAG, report, args.output, None if args.no_plot else plot, render_markdown)
     return 0
 
 
-def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m restem.benchmarks.math_bench", description=__doc__
-    )
-    add_arguments(parser)
-    return main(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    raise SystemExit(_standalone())
+    raise SystemExit(shared.standalone("math_bench", __doc__, add_arguments, main))

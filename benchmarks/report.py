@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,26 @@ from restem.errors import RestemError
 __all__ = [
     "RESULTS_DIR",
     "DataError",
+    "add_counts",
+    "add_output_arguments",
+    "count",
     "data_file",
+    "finish",
     "int_list",
     "machine_info",
+    "machine_line",
     "markdown_table",
+    "name_list",
+    "number_type",
     "percentile",
     "plot_available",
     "progress",
+    "pyplot",
     "rate",
     "ratio",
+    "save_figure",
+    "standalone",
+    "times",
     "version_of",
     "write_json",
 ]
@@ -196,3 +207,121 @@ def int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def number_type(
+    convert: Callable[[str], Any], minimum: float, what: str, at_least: str
+) -> Callable[[str], Any]:
+    """argparse type: ``convert(text)``, at least ``minimum`` (NaN refused); the messages say
+    "expected {what}" for text that does not convert, "expected {at_least}" for a smaller value."""
+    import argparse
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"expected {at_least}, got {text!r}")
+        return value
+
+    return parse
+
+
+count = number_type(int, 0, "an integer", "0 or more")
+
+
+def name_list(text: str) -> list[str]:
+    """argparse type: comma-separated names, blanks dropped."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def add_counts(parser: Any, *options: tuple[str, int, str]) -> None:
+    """``--option N`` arguments of type `count`, given as (flag, default, help)."""
+    for flag, default, help_text in options:
+        parser.add_argument(flag, type=count, default=default, help=help_text)
+
+
+def add_output_arguments(parser: Any, default: Path) -> None:
+    """``--output`` (the result JSON, the PNG next to it) and ``--no-plot``."""
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=default,
+        help=f"result JSON; the PNG goes next to it (default: benchmarks/results/{default.name})",
+    )
+    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+
+
+def times(value: float | None) -> str | None:
+    """A ratio as a table cell: "1.23x"."""
+    return None if value is None else f"{value:.2f}x"
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """The first line of a markdown report: where and when it ran."""
+    m = machine
+    return (
+        f"Machine: {m['cpu']}, {m['cpus_usable']} usable CPUs, Python {m['python']}, load "
+        f"average {m['load_average_1_5_15']} at the start; {m['when']}."
+    )
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot with the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out, write as PNG, and close ``fig``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def finish(
+    tag: str,
+    report: dict[str, Any],
+    output: Path,
+    plot: Callable[[dict[str, Any], Path], Path] | None,
+    render: Callable[[dict[str, Any]], str],
+) -> None:
+    """Note the load at the end, write the JSON, the PNG next to it (``plot`` None: none), and
+    print the markdown."""
+    report["machine"]["load_average_1_5_15_at_end"] = machine_info()["load_average_1_5_15"]
+    write_json(output, report)
+    progress(tag, f"results written to {output}")
+    if plot is not None:
+        why_not = plot_available()
+        if why_not:
+            progress(tag, f"no plot: {why_not}")
+        else:
+            progress(tag, f"plot written to {plot(report, output.with_suffix('.png'))}")
+    print(render(report))
+
+
+def standalone(
+    module: str,
+    doc: str | None,
+    add_arguments: Callable[[Any], None],
+    main: Callable[[Any], int],
+    argv: list[str] | None = None,
+    **parser_options: Any,
+) -> int:
+    """``python -m restem.benchmarks.<module>``: the bench's parser and main, without restem's CLI."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=f"python -m restem.benchmarks.{module}", description=doc, **parser_options
+    )
+    add_arguments(parser)
+    return main(parser.parse_args(argv))

@@ -519,42 +519,28 @@ def main(args: argparse.Namespace) -> int:
     try:
         math_bodies = [{"rows": math_rows(args.batch)} for _ in range(args.requests)]
         code_bodies = [{"rows": code_rows(args.batch)} for _ in range(args.code_requests)]
-        load(
-            server.url,
-            "/verify/math",
-            math_bodies[:2],
-            clients=1,
-            headers=server.headers,
-            max_seconds=60,
-        )
-        load(
-            server.url,
-            "/verify/code",
-            code_bodies[:2],
-            clients=1,
-            headers=server.headers,
-            max_seconds=60,
-        )
+        bodies = {"math": math_bodies, "code": code_bodies}
+        for kind, some in bodies.items():  # warm-up
+            load(
+                server.url,
+                f"/verify/{kind}",
+                some[:2],
+                clients=1,
+                headers=server.headers,
+                max_seconds=60,
+            )
         phases = {}
         print("restem bench serve: HTTP load", file=sys.stderr)
-        phases["math http"] = load(
-            server.url,
-            "/verify/math",
-            math_bodies,
-            clients=args.clients,
-            headers=server.headers,
-            max_seconds=args.max_seconds,
-            check=_check_math,
-        )
-        phases["code http"] = load(
-            server.url,
-            "/verify/code",
-            code_bodies,
-            clients=args.clients,
-            headers=server.headers,
-            max_seconds=args.max_seconds,
-            check=_check_math,
-        )
+        for kind, some in bodies.items():
+            phases[f"{kind} http"] = load(
+                server.url,
+                f"/verify/{kind}",
+                some,
+                clients=args.clients,
+                headers=server.headers,
+                max_seconds=args.max_seconds,
+                check=_check_math,
+            )
         server.snapshot()
         print("restem bench serve: in-process API", file=sys.stderr)
         math_batches = [[(r["response"], r["gold"]) for r in b["rows"]] for b in math_bodies]

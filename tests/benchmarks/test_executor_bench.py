@@ -12,6 +12,7 @@ import json
 
 import pytest
 from restem.benchmarks import executor_bench
+from restem.benchmarks.report import plot_available
 
 from restem.cli import main
 from tests.benchmarks.test_code_bench import _data as write_code_data
@@ -55,7 +56,7 @@ def test_bench_executor_smoke_local_and_ray(tmp_path, capsys):
             if row["executor"] == "local":
                 assert result["vs_local_same_workers"] == 1.0
 
-    if executor_bench.plot_available() is None:
+    if plot_available() is None:
         assert out.with_suffix(".png").stat().st_size > 0
     table = capsys.readouterr().out
     assert "| math (pairs) | ray, 2 actors | 48 |" in table

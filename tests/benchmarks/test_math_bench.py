@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from restem.benchmarks import math_bench, math_fuzz
 from restem.benchmarks.peers import is_equiv, math_verify_peer
+from restem.benchmarks.report import plot_available
 
 from restem.cli import main
 
@@ -164,7 +165,7 @@ def test_bench_math_smoke(tiny, tiny_suite, tmp_path, capsys):
         "timeouts_at_most_0.5%",
     }
 
-    if math_bench.plot_available() is None:
+    if plot_available() is None:
         assert out.with_suffix(".png").stat().st_size > 0
     table = capsys.readouterr().out
     assert "| restem | 6/6 | 0 | 0 |" in table
