@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "LATEX_COMMAND",
     "Extraction",
     "braces_balanced",
     "extract_answer",
@@ -206,7 +207,7 @@ _HEDGES = frozenset(
     ]
 )
 _FINAL_ENVIRONMENT = re.compile(r"\\end\{(align\*?|aligned|equation\*?|eqnarray\*?|gather\*?)\}$")
-_COMMANDS = re.compile(r"\\[a-zA-Z]+")
+LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")  # a backslash command (\frac, \text)
 _RETRACTION = re.compile(
     r"\b(?:wait|actually|mistake|incorrect|wrong|recheck|re-check|let me (?:re)?check)\b",
     re.IGNORECASE,
@@ -497,7 +498,7 @@ def _from_trailing_math(text: str) -> str | None:
         len(words) <= 2
         and len(tail) <= 40
         and re.search(r"\d", last.content)
-        and not re.search(r"[A-Za-z]", _COMMANDS.sub("", last.content))
+        and not re.search(r"[A-Za-z]", LATEX_COMMAND.sub("", last.content))
         and not re.search(r"[\d\\$]", tail)
         and not any(w in _NOT_UNITS for w in words)
     ):

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from restem.verifiers.math.extract import braces_balanced, find_boxed, matching_brace
+from restem.verifiers.math.extract import (
+    LATEX_COMMAND,
+    braces_balanced,
+    find_boxed,
+    matching_brace,
+)
 from restem.verifiers.math.parse import FUNCTION_NAMES
 
 __all__ = ["MATH_WORDS", "Normalized", "normalize_answer", "text_key"]
@@ -108,7 +113,6 @@ MATH_WORDS = (FUNCTION_NAMES - {"lg"}) | {
     "lim",
     "inf",
 }
-_COMMAND = re.compile(r"\\[a-zA-Z]+")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")
 _LETTER_RUN = re.compile(r"[A-Za-z]{3,}")
 
@@ -205,7 +209,7 @@ def _is_unit(command: str, word: str) -> bool:
 
 
 def _looks_like_text(s: str) -> bool:
-    bare = _COMMAND.sub(" ", _ENVIRONMENT.sub(" ", s))
+    bare = LATEX_COMMAND.sub(" ", _ENVIRONMENT.sub(" ", s))
     return any(run.lower() not in MATH_WORDS for run in _LETTER_RUN.findall(bare))
 
 
