@@ -101,14 +101,17 @@ def ns_init(cfg):
     exits (or the launcher dies), the kernel kills everything left in the namespace."""
     try:
         _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)  # launcher killed -> namespace killed
+        # The runner (and the fork server it reads) first: restem itself may live under /tmp,
+        # which the private mounts below hide.
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import runner
+
         if cfg["unshare"] & CLONE_NEWNS:
             setup_mounts(cfg)
             workdir, scratch = "/tmp", ("/tmp", "/var/tmp", "/dev/shm")
         else:
             workdir = cfg["workdir"]
             scratch = (workdir,)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import runner
 
         config = runner.Config(
             python=cfg["python"],

@@ -53,7 +53,9 @@ ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
-_FORKSERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forkserver.py")
+# Read once, at import: the local backend then mounts a private /tmp, which may hide this folder.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "forkserver.py")) as _f:
+    _FORKSERVER_SOURCE = _f.read()
 _RLIMITS = ("CPU", "AS", "NPROC", "FSIZE", "CORE", "NOFILE")
 _LIMIT_NAMES = {  # as /proc/<pid>/limits names them
     "CPU": "Max cpu time",
@@ -210,11 +212,9 @@ class ForkServer:
         self.rlimits = rlimits
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
-        with open(_FORKSERVER) as f:
-            source = f.read()
         try:
             self.proc = subprocess.Popen(
-                [cfg.python, "-I", "-c", source, str(theirs.fileno())],
+                [cfg.python, "-I", "-c", _FORKSERVER_SOURCE, str(theirs.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
