@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from restem.errors import GenerationError
-from restem.supervisor import ActorSupervisor
+from restem.supervisor import ActorSupervisor, Supervision
 
 __all__ = [
     "ChildProcessGenerator",
@@ -377,6 +377,9 @@ class GeneratorWorker:
     ``where`` (and by ``generate``), so the driver can say what went wrong instead of retrying.
     """
 
+    role = "generator worker"
+    error = GenerationError
+
     def __init__(self, model_path: str, tokenizer, sample_config, options: dict):
         self.error: str | None = None
         self.generator: Generator | None = None
@@ -471,8 +474,7 @@ class RayGenerator(Generator):
             raise ValueError(f"workers must be at least 1, got {workers}")
         if gpus is not None and gpus < 0:
             raise ValueError(f"gpus must be 0 or more, got {gpus}")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        supervision = Supervision(max_attempts, start_timeout_s)  # checked before Ray starts
         from restem.verifiers.executor import connect_ray
 
         connect_ray(address)
@@ -509,16 +511,8 @@ class RayGenerator(Generator):
         tokenizer_ref = ray.put(tokenizer if backend == "transformers" else None)
         # Actors reserve no CPUs: the E-step and verification alternate, and verifier actors hold
         # the CPUs for the whole run.
-        self._actors = ActorSupervisor(
-            GeneratorWorker,
-            (self.model_path, tokenizer_ref, sample_config, options),
-            workers=workers,
-            name="generator worker",
-            error=GenerationError,
-            num_gpus=gpus,
-            max_attempts=max_attempts,
-            start_timeout_s=start_timeout_s,
-        )
+        args = (self.model_path, tokenizer_ref, sample_config, options)
+        self._actors = ActorSupervisor(GeneratorWorker, args, workers, supervision, num_gpus=gpus)
         self.stats = self._actors.stats
         try:
             self._actors.wait_ready(require_all=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from restem.errors import ExecutorError, RestemError
 
-__all__ = ["ActorSupervisor", "SupervisorStats", "lost_errors"]
+__all__ = ["ActorSupervisor", "Supervision", "SupervisorStats", "lost_errors"]
 
 
 def lost_errors() -> tuple[type[BaseException], ...]:
@@ -38,6 +38,24 @@ def lost_errors() -> tuple[type[BaseException], ...]:
         "ActorUnschedulableError",
     )
     return tuple(getattr(rex, name) for name in names if hasattr(rex, name))
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """How hard a supervisor tries before it gives up.
+
+    max_attempts     tries per call, and deaths in a row per actor position
+    start_timeout_s  how long an actor may take to be scheduled and set itself up
+    """
+
+    max_attempts: int = 3
+    start_timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if not self.start_timeout_s > 0:
+            raise ValueError(f"start_timeout_s must be positive, got {self.start_timeout_s}")
 
 
 @dataclass
@@ -79,45 +97,35 @@ class _Call:
 class ActorSupervisor:
     """``workers`` Ray actors of ``actor_class(*args)``, kept alive, running calls in order.
 
-    name          what an actor is, for messages ("verifier worker", "generator worker")
-    error         the RestemError subclass raised when the work cannot go on
-    num_cpus, num_gpus  each actor's Ray resources
-    max_attempts  tries per call, and deaths in a row per actor position, before giving up
-    start_timeout_s  how long an actor may take to be scheduled and set itself up
+    The actor class names itself: ``role`` (what an actor is, for messages: "verifier worker")
+    and ``error`` (the RestemError subclass raised when the work cannot go on). ``resources``
+    are each actor's Ray resources (num_cpus, num_gpus); ``supervision`` the restart budget.
     """
 
     def __init__(
         self,
         actor_class: type,
         args: tuple,
-        *,
         workers: int,
-        name: str,
-        error: type[RestemError] = ExecutorError,
-        num_cpus: float = 0.0,
-        num_gpus: float = 0.0,
-        max_attempts: int = 3,
-        start_timeout_s: float = 300.0,
+        supervision: Supervision,
+        **resources: float,
     ):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         import ray
         import ray.exceptions
 
         self._ray = ray
         self._lost = lost_errors()
         self._task_error = ray.exceptions.RayTaskError
-        self.name = name
-        self.error = error
-        self.max_attempts = max_attempts
-        self.start_timeout_s = start_timeout_s
+        self.name: str = getattr(actor_class, "role", actor_class.__name__)
+        self.error: type[RestemError] = getattr(actor_class, "error", ExecutorError)
+        self.max_attempts = supervision.max_attempts
+        self.start_timeout_s = supervision.start_timeout_s
         self.stats = SupervisorStats()
         self._args = args
-        self._actor_class = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(
-            actor_class
-        )
+        options = {"num_cpus": 0.0, "num_gpus": 0.0, **resources}
+        self._actor_class = ray.remote(max_restarts=0, **options)(actor_class)
         self._slots = [_Slot(number) for number in range(workers)]
         for slot in self._slots:
             self._start(slot)

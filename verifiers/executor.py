@@ -28,7 +28,7 @@ from restem.verifiers.settings import MathSettings
 from restem.verifiers.verdict import CodeStatus, CodeVerdict, MathStatus, MathVerdict
 
 from restem.errors import ExecutorError
-from restem.supervisor import ActorSupervisor
+from restem.supervisor import ActorSupervisor, Supervision
 
 if TYPE_CHECKING:
     from restem.verifiers.code.judge import Comparison
@@ -199,6 +199,9 @@ def _check_reachable(address: str | None) -> None:
 class VerifierWorker:
     """The Ray actor's body: verifies chunks on its node with its own pools."""
 
+    role = "verifier worker"
+    error = ExecutorError
+
     def __init__(self, pool_workers: int):
         self.pool_workers = pool_workers
         self._local = LocalExecutor(pool_workers)
@@ -255,12 +258,12 @@ class RayExecutor(Executor):
             ("pool_workers", pool_workers),
             ("math_chunk", math_chunk),
             ("code_chunk", code_chunk),
-            ("max_attempts", max_attempts),
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if not cpus_per_worker > 0:
             raise ValueError(f"cpus_per_worker must be positive, got {cpus_per_worker}")
+        supervision = Supervision(max_attempts, start_timeout_s)  # checked before Ray starts
         connect_ray(address)
         import ray
 
@@ -272,14 +275,7 @@ class RayExecutor(Executor):
         self.math_chunk = math_chunk
         self.code_chunk = code_chunk
         self._actors = ActorSupervisor(
-            VerifierWorker,
-            (pool_workers,),
-            workers=workers,
-            name="verifier worker",
-            error=ExecutorError,
-            num_cpus=cpus_per_worker,
-            max_attempts=max_attempts,
-            start_timeout_s=start_timeout_s,
+            VerifierWorker, (pool_workers,), workers, supervision, num_cpus=cpus_per_worker
         )
         self.stats = self._actors.stats
 
