@@ -7,8 +7,9 @@ verl's parquet files). Errors name the file, and the row and field where one is 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from restem.verifiers.jsonl import json_objects
 
 from restem.errors import ProblemError
 
@@ -65,17 +66,10 @@ def _read_jsonl(path: Path) -> list[dict]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ProblemError(f"cannot read problems file {path}: {exc}") from None
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ProblemError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ProblemError(f"{path}: line {number}: expected a JSON object")
-        rows.append(row)
+    errors: list[str] = []
+    rows = [row for _, row in json_objects(lines, errors)]
+    if errors:  # the first bad line names the problem
+        raise ProblemError(f"{path}: {errors[0]}")
     return rows
 
 

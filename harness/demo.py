@@ -29,7 +29,7 @@ from restem.harness.config import (
     VerifyConfig,
 )
 
-__all__ = ["build_assets", "demo_config", "make_problem"]
+__all__ = ["build_assets", "build_tiny_model", "build_tokenizer", "demo_config", "make_problem"]
 
 PROMPT = "{problem}\nSolution:"
 _SPECIAL = ["<pad>", "<eos>", "<unk>"]
@@ -80,6 +80,30 @@ def build_tokenizer(path: Path):
     return tokenizer
 
 
+def build_tiny_model(
+    tokenizer, *, seed: int, n_positions: int, n_embd: int, n_layer: int, n_head: int, **config
+):
+    """A randomly initialised GPT-2 sized for ``tokenizer`` (its end of text doubles as the start),
+    the same weights for the same ``seed``; ``config`` adds other ``GPT2Config`` settings."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=n_positions,
+            n_embd=n_embd,
+            n_layer=n_layer,
+            n_head=n_head,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **config,
+        )
+    )
+
+
 def build_assets(
     folder: Path,
     *,
@@ -91,9 +115,7 @@ def build_assets(
     held_out: int = 200,
 ) -> dict:
     """Data files, tokenizer and base model for the demo, built once into ``folder``."""
-    import torch
     from restem.harness.train import FinetuneSettings, finetune
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     folder = Path(folder)
     done = folder / "assets.json"
@@ -120,18 +142,8 @@ def build_assets(
         "human": str(write("human.jsonl", human_combos)),
     }
     tokenizer = build_tokenizer(folder / "tokenizer")
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=128,
-        n_embd=128,
-        n_layer=3,
-        n_head=4,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    GPT2LMHeadModel(config).save_pretrained(str(folder / "init"))
+    model = build_tiny_model(tokenizer, seed=seed, n_positions=128, n_embd=128, n_layer=3, n_head=4)
+    model.save_pretrained(str(folder / "init"))
     tokenizer.save_pretrained(str(folder / "init"))
 
     # "Pretraining": like a real base model, ours has read the notation (problem statements and

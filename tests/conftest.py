@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,25 @@ try:
     _hypothesis_settings.load_profile(os.environ.get("RESTEM_HYPOTHESIS", "default"))
 except ImportError:  # the dev extra is not installed; the property tests import it themselves
     pass
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def run_on_lines(tmp_path: Path, argv: list[str], lines: list[str]) -> list[dict]:
+    """The rows `restem <argv>` writes for ``lines`` given as its input file; it must exit 0."""
+    from restem.cli import main
+
+    src = write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    assert main([*argv, "--input", str(src), "--output", str(out)]) == 0
+    return read_rows(out)
 
 
 @pytest.fixture(scope="session")

@@ -15,30 +15,37 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def _teach(
+    base_path: str,
+    out_dir: Path,
+    tokenizer,
+    pairs,
+    *,
+    steps: int,
+    batch_size: int = 8,
+    max_length: int = 64,
+) -> None:
+    """Fine-tune ``base_path`` on the (prompt, completion) ``pairs`` into ``out_dir``."""
+    from restem.harness.config import TrainConfig
+    from restem.harness.train import FinetuneSettings, finetune
+
+    train = TrainConfig(
+        batch_size=batch_size, learning_rate=1e-2, max_length=max_length, save_steps=1000
+    )
+    settings = FinetuneSettings(base_path=base_path, out_dir=out_dir, train=train, max_steps=steps)
+    finetune(settings, tokenizer, pairs)
+
+
 @pytest.fixture(scope="session")
 def tiny_assets(tmp_path_factory) -> dict:
     """A 1-layer GPT-2 taught for a few steps to answer \\boxed{1}: most problems' gold is 1
     (so samples are correct), one problem's gold is 2 (so the filter has something to drop)."""
-    import torch
-    from restem.harness.config import TrainConfig
-    from restem.harness.demo import build_tokenizer
-    from restem.harness.train import FinetuneSettings, finetune
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from restem.harness.demo import build_tiny_model, build_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny")
     tokenizer = build_tokenizer(folder / "tokenizer")
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=64,
-        n_embd=32,
-        n_layer=1,
-        n_head=2,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    GPT2LMHeadModel(config).save_pretrained(str(folder / "init"))
+    model = build_tiny_model(tokenizer, seed=0, n_positions=64, n_embd=32, n_layer=1, n_head=2)
+    model.save_pretrained(str(folder / "init"))
     tokenizer.save_pretrained(str(folder / "init"))
     train = [{"id": f"p{i}", "problem": f"add {i} and 0", "answer": "1"} for i in range(7)]
     train.append({"id": "p7", "problem": "add 7 and 0", "answer": "2"})
@@ -48,16 +55,8 @@ def tiny_assets(tmp_path_factory) -> dict:
     ]
     held_out = [{"id": f"e{i}", "problem": f"add {i} and 5", "answer": "1"} for i in range(4)]
     valid = [{"id": f"v{i}", "problem": f"add {i} and 3", "answer": "1"} for i in range(3)]
-    finetune(
-        FinetuneSettings(
-            base_path=str(folder / "init"),
-            out_dir=folder / "base",
-            train=TrainConfig(batch_size=8, learning_rate=1e-2, max_length=64, save_steps=1000),
-            max_steps=40,
-        ),
-        tokenizer,
-        [(PROMPT.format(problem=r["problem"]), " so \\boxed{1}") for r in train + human],
-    )
+    pairs = [(PROMPT.format(problem=r["problem"]), " so \\boxed{1}") for r in train + human]
+    _teach(str(folder / "init"), folder / "base", tokenizer, pairs, steps=40)
     return {
         "base": str(folder / "base"),
         "train": str(write_jsonl(folder / "train.jsonl", train)),
@@ -101,8 +100,7 @@ def tiny_config(assets: dict, runs_dir: Path, name: str = "t", **train) -> dict:
 def tiny_code_assets(tmp_path_factory, tiny_assets) -> dict:
     """The tiny model taught to answer `print(input())`: right for the echo problems, wrong for
     the one that asks for the input twice."""
-    from restem.harness.config import TrainConfig
-    from restem.harness.train import FinetuneSettings, finetune, load_tokenizer
+    from restem.harness.train import load_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-code")
     tokenizer = load_tokenizer(tiny_assets["base"])
@@ -117,16 +115,8 @@ def tiny_code_assets(tmp_path_factory, tiny_assets) -> dict:
     train = [echo(i) for i in range(5)] + [echo(5, times=2)]
     held_out = [echo(i) for i in range(6, 9)]
     valid = [echo(i) for i in range(9, 11)]
-    finetune(
-        FinetuneSettings(
-            base_path=tiny_assets["base"],
-            out_dir=folder / "base",
-            train=TrainConfig(batch_size=6, learning_rate=1e-2, max_length=64, save_steps=1000),
-            max_steps=150,
-        ),
-        tokenizer,
-        [(PROMPT.format(problem=r["problem"]), " print(input())") for r in train],
-    )
+    pairs = [(PROMPT.format(problem=r["problem"]), " print(input())") for r in train]
+    _teach(tiny_assets["base"], folder / "base", tokenizer, pairs, steps=150, batch_size=6)
     return {
         "base": str(folder / "base"),
         "train": str(write_jsonl(folder / "train.jsonl", train)),
@@ -161,26 +151,14 @@ def tiny_chat_assets(tmp_path_factory, tiny_assets) -> dict:
     turn of chat-formatted prompts; the tiny problems also as parquet files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import torch
-    from restem.harness.config import DataConfig, TrainConfig
+    from restem.harness.config import DataConfig
+    from restem.harness.demo import build_tiny_model
     from restem.harness.tasks import load_problems
-    from restem.harness.train import FinetuneSettings, finetune
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     folder = tmp_path_factory.mktemp("tiny-chat")
     tokenizer = build_chat_tokenizer(folder / "tokenizer")
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=96,
-        n_embd=32,
-        n_layer=1,
-        n_head=2,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    GPT2LMHeadModel(config).save_pretrained(str(folder / "init"))
+    model = build_tiny_model(tokenizer, seed=0, n_positions=96, n_embd=32, n_layer=1, n_head=2)
+    model.save_pretrained(str(folder / "init"))
     tokenizer.save_pretrained(str(folder / "init"))
     paths = {}
     for name in ("train", "eval", "valid", "human"):
@@ -197,16 +175,8 @@ def tiny_chat_assets(tmp_path_factory, tiny_assets) -> dict:
     problems = []
     for name in ("train", "human"):
         problems += load_problems(paths[name], data, tokenizer=tokenizer)
-    finetune(
-        FinetuneSettings(
-            base_path=str(folder / "init"),
-            out_dir=folder / "base",
-            train=TrainConfig(batch_size=8, learning_rate=1e-2, max_length=96, save_steps=1000),
-            max_steps=40,
-        ),
-        tokenizer,
-        [(p.prompt, "so \\boxed{1}") for p in problems],
-    )
+    pairs = [(p.prompt, "so \\boxed{1}") for p in problems]
+    _teach(str(folder / "init"), folder / "base", tokenizer, pairs, steps=40, max_length=96)
     return {"base": str(folder / "base"), **paths}
 
 

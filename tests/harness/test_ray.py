@@ -35,25 +35,20 @@ PROMPTS = [f"add {i} and {i + 1}\nSolution:" for i in range(6)]
 @pytest.fixture(scope="module")
 def random_model(tmp_path_factory) -> str:
     """A randomly initialised 1-layer GPT-2 (no training: built in a moment)."""
-    import torch
-    from restem.harness.demo import build_tokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from restem.harness.demo import build_tiny_model, build_tokenizer
 
     folder = tmp_path_factory.mktemp("random-model")
     tokenizer = build_tokenizer(folder)
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
+    model = build_tiny_model(
+        tokenizer,
+        seed=0,
         n_positions=64,
         n_embd=32,
         n_layer=1,
         n_head=2,
         initializer_range=0.5,  # wild enough that different prompts get different completions
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
-    GPT2LMHeadModel(config).save_pretrained(str(folder))
+    model.save_pretrained(str(folder))
     return str(folder)
 
 

@@ -49,6 +49,13 @@ def test_every_stdin_idiom_reads_all_of_stdin(box, idiom, stdin):
         assert result.stdout == stdin.split("\n")[0][::-1] + "\n"
 
 
+def _run_in(box, mode: str, program: str, stdin: str):
+    """``program``'s result on ``stdin`` by ``box.run``, or the second of two by ``run_many``."""
+    if mode == "run":
+        return box.run(program, stdin, LIMITS)
+    return list(box.run_many(program, [stdin, stdin], LIMITS))[1]
+
+
 @pytest.mark.parametrize("mode", ["run", "run_many"])
 def test_stdin_is_a_read_only_regular_file(box, mode):
     program = (
@@ -59,10 +66,7 @@ def test_stdin_is_a_read_only_regular_file(box, mode):
         "sys.stdin.read(), sys.stdin.name, sys.stdin.encoding)"
     )
     stdin = "héllo"
-    if mode == "run":
-        result = box.run(program, stdin, LIMITS)
-    else:
-        result = list(box.run_many(program, [stdin, stdin], LIMITS))[1]
+    result = _run_in(box, mode, program, stdin)
     assert result.status is Status.OK, (result.reason, result.stderr[-300:])
     size = len(stdin.encode())
     assert result.stdout == f"True {size} True False llo <stdin> utf-8\n"
@@ -88,10 +92,7 @@ def test_judge_packages_in_the_image(docker_box, mode):
         "s = SortedList(map(int, input().split()))\nprint(list(s), int(np.arange(4).sum()))"
     )
     stdin = "3 1 2"
-    if mode == "run":
-        result = docker_box.run(program, stdin, LIMITS)
-    else:
-        result = list(docker_box.run_many(program, [stdin, stdin], LIMITS))[1]
+    result = _run_in(docker_box, mode, program, stdin)
     assert result.status is Status.OK, (result.reason, result.stderr[-500:])
     assert result.stdout == "[1, 2, 3] 6\n"
 

@@ -16,22 +16,10 @@ PROMPT = "add {i} and 0\nSolution:"
 
 def tiny_model(folder):
     """A 1-layer GPT-2 taught for a few steps to end with \\boxed{1} (no download)."""
-    from restem.harness.demo import build_tokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from restem.harness.demo import build_tiny_model, build_tokenizer
 
     tokenizer = build_tokenizer(folder / "tokenizer")
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=64,
-        n_embd=32,
-        n_layer=1,
-        n_head=2,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = GPT2LMHeadModel(config)
+    model = build_tiny_model(tokenizer, seed=0, n_positions=64, n_embd=32, n_layer=1, n_head=2)
     texts = [PROMPT.format(i=i) + " so \\boxed{1}" + tokenizer.eos_token for i in range(8)]
     batch = tokenizer(texts, return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)

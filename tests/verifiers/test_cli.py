@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from restem.cli import main
+from tests.conftest import read_rows, run_on_lines, write_lines
 
 ROWS = [
     {"id": 1, "response": r"so \boxed{\frac{1}{2}}", "gold": "0.5"},
@@ -21,22 +22,13 @@ ROWS = [
 STATUSES = ["correct", "correct", "incorrect", "no_answer", "invalid_gold"]
 
 
-def _write(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
 def test_rows_pass_through_in_order_with_verdict_fields(tmp_path, capsys):
-    src = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in ROWS])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in ROWS])
     out = tmp_path / "sub" / "out.jsonl"
     assert (
         main(["verify", "math", "--input", str(src), "--output", str(out), "--workers", "2"]) == 0
     )
-    rows = _read(out)
+    rows = read_rows(out)
     assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
     assert [r["status"] for r in rows] == STATUSES
     assert [r["correct"] for r in rows] == [True, True, False, False, False]
@@ -58,10 +50,8 @@ def test_bad_lines_are_named_and_the_rest_is_processed(tmp_path, capsys):
         "[" * 100_000,  # json.loads recurses: this must be a bad line, not a crash
         json.dumps(ROWS[2]),
     ]
-    src = _write(tmp_path / "in.jsonl", lines)
-    out = tmp_path / "out.jsonl"
-    assert main(["verify", "math", "--input", str(src), "--output", str(out)]) == 0
-    assert [r["id"] for r in _read(out)] == [1, 3]
+    rows = run_on_lines(tmp_path, ["verify", "math"], lines)
+    assert [r["id"] for r in rows] == [1, 3]
     err = capsys.readouterr().err
     assert "line 2: invalid JSON" in err
     assert "line 3: missing field 'gold'" in err
@@ -72,11 +62,11 @@ def test_bad_lines_are_named_and_the_rest_is_processed(tmp_path, capsys):
 
 
 def test_custom_field_names_and_numeric_gold(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [json.dumps({"out": r"\boxed{42}", "answer": 42})])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps({"out": r"\boxed{42}", "answer": 42})])
     out = tmp_path / "out.jsonl"
     argv = ["verify", "math", "--input", str(src), "--output", str(out)]
     assert main([*argv, "--response-field", "out", "--gold-field", "answer"]) == 0
-    assert _read(out)[0]["status"] == "correct"
+    assert read_rows(out)[0]["status"] == "correct"
 
 
 @pytest.mark.parametrize(
@@ -84,7 +74,7 @@ def test_custom_field_names_and_numeric_gold(tmp_path):
     [["--workers", "0"], ["--timeout", "0"], ["--timeout", "abc"], ["--bogus"]],
 )
 def test_usage_errors_exit_2(tmp_path, extra, capsys):
-    src = _write(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
     with pytest.raises(SystemExit) as exc:
         main(["verify", "math", "--input", str(src), "--output", str(tmp_path / "o"), *extra])
     assert exc.value.code == 2
@@ -94,7 +84,7 @@ def test_usage_errors_exit_2(tmp_path, extra, capsys):
 @pytest.mark.parametrize("kind", ["math", "code"])
 def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path, kind, capsys):
     # Forgetting --executor ray must not silently verify on this machine instead.
-    src = _write(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
     out = tmp_path / "o"
     code = main(
         ["verify", kind, "--input", str(src), "--output", str(out), "--ray-address", "auto"]
@@ -109,8 +99,8 @@ def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path, kind, c
 
 @pytest.mark.parametrize("kind", ["math", "code"])
 def test_unwritable_output_is_a_clear_error(tmp_path, kind, capsys):
-    src = _write(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
-    blocker = _write(tmp_path / "a-file", ["x"])  # a file where a folder would have to be
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
+    blocker = write_lines(tmp_path / "a-file", ["x"])  # a file where a folder would have to be
     code = main(["verify", kind, "--input", str(src), "--output", str(blocker / "out.jsonl")])
     assert code == 2
     assert f"restem verify {kind}: cannot write" in capsys.readouterr().err
@@ -149,7 +139,7 @@ def test_shipped_example_file_verifies(tmp_path):
     example = Path(__file__).resolve().parents[2] / "examples" / "math_answers.jsonl"
     out = tmp_path / "out.jsonl"
     assert main(["verify", "math", "--input", str(example), "--output", str(out)]) == 0
-    rows = _read(out)
+    rows = read_rows(out)
     # Every row names its expected outcome in its id: near misses and hedges are rejected.
     for row in rows:
         expect_correct = not row["id"].startswith(

@@ -214,6 +214,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _first_worker(executor, workers: int) -> int:
+    """The pid of the first of the executor's ``workers`` actors, once all are ready."""
+    ready = executor.wait_ready(timeout=120)
+    assert len(ready) == workers, ready
+    return ready[0]["pid"]
+
+
+def _verify_killing(executor, victim: int, delay: float, batch) -> list:
+    """The batch's verdicts while ``victim`` is SIGKILLed ``delay`` seconds in."""
+    killer = threading.Timer(delay, os.kill, (victim, signal.SIGKILL))
+    killer.start()
+    got = list(executor.verify_math(batch, settings=FAST_TIMEOUT))
+    killer.join()
+    return got
+
+
 def _stalling_batch(pairs: list[tuple[str, str]], every: int) -> list[tuple[str, str]]:
     """``pairs`` with a 1-second stall every ``every`` items, so each chunk is still being worked
     on when the kill comes."""
@@ -232,16 +248,11 @@ def test_killed_worker_loses_no_sample(ray_instance, table_pairs) -> None:
         expected = list(local.verify_math(batch, settings=FAST_TIMEOUT))
     executor = RayExecutor(workers=2, cpus_per_worker=CPUS, math_chunk=8)
     try:
-        ready = executor.wait_ready(timeout=120)
-        assert len(ready) == 2, ready
-        victim = ready[0]["pid"]
+        victim = _first_worker(executor, workers=2)
         # Warm the victim's pool so it has a worker child to leave behind (or not).
         list(executor.verify_math([(r"\boxed{x^2}", "x*x")] * 4))
         orphans = _children(victim)
-        killer = threading.Timer(1.5, os.kill, (victim, signal.SIGKILL))
-        killer.start()
-        got = list(executor.verify_math(batch, settings=FAST_TIMEOUT))
-        killer.join()
+        got = _verify_killing(executor, victim, 1.5, batch)
     finally:
         executor.close()
     assert not _alive(victim)
@@ -263,13 +274,8 @@ def test_chunk_lost_too_often_becomes_error_verdicts(ray_instance) -> None:
     batch = _stalling_batch([(f"\\boxed{{{i}}}", str(i)) for i in range(40)], every=4)
     executor = RayExecutor(workers=1, cpus_per_worker=CPUS, math_chunk=10, max_attempts=1)
     try:
-        ready = executor.wait_ready(timeout=120)
-        assert len(ready) == 1, ready
-        victim = ready[0]["pid"]
-        killer = threading.Timer(1.0, os.kill, (victim, signal.SIGKILL))
-        killer.start()
-        got = list(executor.verify_math(batch, settings=FAST_TIMEOUT))
-        killer.join()
+        victim = _first_worker(executor, workers=1)
+        got = _verify_killing(executor, victim, 1.0, batch)
     finally:
         executor.close()
     assert len(got) == len(batch)

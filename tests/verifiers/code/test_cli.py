@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from restem.cli import main
+from tests.conftest import read_rows, run_on_lines, write_lines
 
 ADD_IO = {"inputs": ["1 2\n", "2 2\n"], "outputs": ["3\n", "4\n"]}
 ROWS = [
@@ -29,15 +30,6 @@ ROWS = [
 ]
 
 
-def _write(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
-
-
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
 def _argv(src: Path, out: Path, *extra: str) -> list[str]:
     return [
         "verify",
@@ -53,10 +45,10 @@ def _argv(src: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_rows_pass_through_in_order_with_verdict_fields(tmp_path, capsys):
-    src = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in ROWS])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in ROWS])
     out = tmp_path / "sub" / "out.jsonl"
     assert main(_argv(src, out, "--workers", "2", "--quiet")) == 0
-    rows = _read(out)
+    rows = read_rows(out)
     assert [r["id"] for r in rows] == [1, 2, 3, 4]
     assert [r["status"] for r in rows] == ["passed", "wrong_answer", "passed", "compile_error"]
     assert [r["correct"] for r in rows] == [True, False, True, False]
@@ -74,10 +66,10 @@ def test_rows_pass_through_in_order_with_verdict_fields(tmp_path, capsys):
 
 def test_all_tests_flag_runs_every_test(tmp_path):
     rows = [{**ROWS[1], "solution": "print(0)"}]
-    src = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in rows])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in rows])
     out = tmp_path / "out.jsonl"
     assert main(_argv(src, out, "--all-tests")) == 0
-    assert len(_read(out)[0]["tests"]) == 2
+    assert len(read_rows(out)[0]["tests"]) == 2
 
 
 def test_apps_compat_flag_accepts_what_apps_accepts(tmp_path):
@@ -85,12 +77,12 @@ def test_apps_compat_flag_accepts_what_apps_accepts(tmp_path):
         "problem": {"input_output": {"inputs": [""], "outputs": ["1 2\n"]}},
         "solution": "print(2, 1)",
     }
-    src = _write(tmp_path / "in.jsonl", [json.dumps(row)])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(row)])
     out = tmp_path / "out.jsonl"
     assert main(_argv(src, out)) == 0
-    assert _read(out)[0]["status"] == "wrong_answer"
+    assert read_rows(out)[0]["status"] == "wrong_answer"
     assert main(_argv(src, out, "--compare", "apps_compat")) == 0
-    assert _read(out)[0]["status"] == "passed"
+    assert read_rows(out)[0]["status"] == "passed"
 
 
 def test_an_apps_folder_path_is_a_problem(tmp_path):
@@ -98,10 +90,10 @@ def test_an_apps_folder_path_is_a_problem(tmp_path):
     folder.mkdir()
     (folder / "input_output.json").write_text(json.dumps(ADD_IO))
     row = {"problem": str(folder), "solution": "print(sum(map(int, input().split())))"}
-    src = _write(tmp_path / "in.jsonl", [json.dumps(row)])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(row)])
     out = tmp_path / "out.jsonl"
     assert main(_argv(src, out)) == 0
-    assert _read(out)[0]["correct"] is True
+    assert read_rows(out)[0]["correct"] is True
 
 
 def test_bad_lines_are_named_and_the_rest_is_processed(tmp_path, capsys):
@@ -116,10 +108,8 @@ def test_bad_lines_are_named_and_the_rest_is_processed(tmp_path, capsys):
         json.dumps({"problem": str(tmp_path / "missing"), "solution": "pass"}),
         json.dumps(ROWS[1]),
     ]
-    src = _write(tmp_path / "in.jsonl", lines)
-    out = tmp_path / "out.jsonl"
-    assert main(_argv(src, out)) == 0
-    assert [r["id"] for r in _read(out)] == [1, 2]
+    rows = run_on_lines(tmp_path, ["verify", "code", "--backend", "local"], lines)
+    assert [r["id"] for r in rows] == [1, 2]
     err = capsys.readouterr().err
     assert "line 2: invalid JSON" in err
     assert "line 3: missing field 'solution'" in err
@@ -135,7 +125,7 @@ def test_bad_lines_are_named_and_the_rest_is_processed(tmp_path, capsys):
     [["--backend", "nonsense"], ["--timeout", "0"], ["--workers", "0"], ["--compare", "loose"]],
 )
 def test_usage_errors_exit_2(tmp_path, extra):
-    src = _write(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
+    src = write_lines(tmp_path / "in.jsonl", [json.dumps(ROWS[0])])
     with pytest.raises(SystemExit) as exc:
         main(["verify", "code", "--input", str(src), "--output", "-", *extra])
     assert exc.value.code == 2

@@ -9,20 +9,15 @@ from __future__ import annotations
 import pytest
 from restem.verifiers import CodeLimits, verify_code_batch
 
+from tests.verifiers.code.test_tampering import HUMANEVAL as _HUMANEVAL
+from tests.verifiers.code.test_tampering import MBPP, MBPP_CHECK
+
+# The tampering tests' suite with a loop of asserts added.
 HUMANEVAL = {
-    "prompt": "",
-    "test": (
-        "def check(candidate):\n"
-        "    assert candidate(1, 2) == 3\n"
-        "    assert abs(candidate(0.5, 0.25) - 0.75) < 1e-9\n"
-        "    assert sorted([candidate(2, 2), 1]) == [1, 4]\n"
-        "    for n in range(3):\n"
-        "        assert candidate(n, n) == 2 * n\n"
-    ),
-    "entry_point": "add",
+    **_HUMANEVAL,
+    "test": _HUMANEVAL["test"]
+    + "    for n in range(3):\n        assert candidate(n, n) == 2 * n\n",
 }
-MBPP_CHECK = {"test_list": ["assert abs(add(0.1, 0.2) - 0.3) < 1e-9", "assert add(1, 2) in (3,)"]}
-MBPP = {"test_list": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]}
 PROBLEMS = {"humaneval": HUMANEVAL, "mbpp_check": MBPP_CHECK, "mbpp": MBPP}
 
 HONEST = "def add(a, b):\n    return a + b\n"

@@ -109,15 +109,16 @@ def apps(code_dir):
     return problems
 
 
+def _judge_generously(apps, rows: list[dict], box):
+    """Each row's ``text`` judged on its APPS problem (by ``id``) under the generous limits."""
+    pairs = [(apps[str(row["id"])], row["text"]) for row in rows]
+    return verify_code_batch(pairs, backend=box, workers=2, limits=GENEROUS)
+
+
 @pytest.mark.slow
 def test_apps_reference_solutions_fail_only_where_the_data_says(code_dir, apps, box):
     refs = _jsonl(code_dir / "apps_reference_solutions.jsonl")
-    verdicts = verify_code_batch(
-        [(apps[str(r["id"])], r["text"]) for r in refs],
-        backend=box,
-        workers=2,
-        limits=GENEROUS,
-    )
+    verdicts = _judge_generously(apps, refs, box)
     failed = {r["id"] for r, v in zip(refs, verdicts) if not v.correct}
     assert failed == set(STRICT_REFERENCE_FAILURES)
     assert len(refs) - len(failed) == 31
@@ -133,12 +134,7 @@ def test_apps_reference_solutions_fail_only_where_the_data_says(code_dir, apps, 
 @pytest.mark.slow
 def test_apps_model_solutions_pass_as_their_source_judged_them(code_dir, apps, box):
     models = _jsonl(code_dir / "apps_model_solutions.jsonl")
-    verdicts = verify_code_batch(
-        [(apps[str(m["id"])], m["text"]) for m in models],
-        backend=box,
-        workers=2,
-        limits=GENEROUS,
-    )
+    verdicts = _judge_generously(apps, models, box)
     failed = [m for m, v in zip(models, verdicts) if not v.correct]
     # 13 are stdin programs for call-based problems: MapCoder fed the stringified arguments on
     # stdin. Under the APPS call contract they fail; read as MapCoder read them, they pass.
