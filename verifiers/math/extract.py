@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
+_BOX_START = re.compile("|".join(re.escape(c) for c in _BOX_COMMANDS))
 _MAX_BARE_CHARS = 200  # a longer box-free response is prose, not an answer
 # A box holding only these is a drawn blank ("11x - 7 + \boxed{\phantom{2}}"), not an answer.
 _BLANK = re.compile(r"\\h?phantom\{[^{}]*\}|\\[,;:! ]|\\q?quad|\\square|\\_|\s|~")
@@ -98,17 +99,11 @@ def find_boxed(text: str, spans: list[tuple[int, int]] | None = None) -> tuple[l
     contents: list[str] = []
     truncated = False
     i = 0
-    # The next position of each command, searched again only once passed: linear in the text.
-    following = {c: text.find(c) for c in _BOX_COMMANDS}
     while True:
-        for c, p in following.items():
-            if p != -1 and p < i:
-                following[c] = text.find(c, i)
-        starts = [(p, c) for c, p in following.items() if p != -1]
-        if not starts:
+        found = _BOX_START.search(text, i)  # leftmost of the commands, in one C-level scan
+        if found is None:
             break
-        start, command = min(starts)
-        j = start + len(command)
+        start, j = found.span()
         if j < len(text) and (text[j].isalpha()):  # e.g. \boxedtext: another command
             i = j
             continue
