@@ -16,6 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math, verify_math_batch
 
+from tests.verifiers.math.tables import (
+    duplicated_pairs,
+    judge_cases,
+    name_cases,
+    status_message,
+)
+
 C, X, N, G = "correct", "incorrect", "no_answer", "invalid_gold"
 
 # Item 1: the gold is text too, and goes through the same extraction as a response.
@@ -295,20 +302,14 @@ PHENOMENA: dict[str, list[tuple[str, str, str]]] = {
     "matrices": MATRICES,
 }
 
-ALL_CASES: dict[str, tuple[str, str, str]] = {
-    f"{name}-{i}": case for name, cases in PHENOMENA.items() for i, case in enumerate(cases)
-}
+ALL_CASES = name_cases(PHENOMENA)
 
 SETTINGS = MathSettings(timeout_s=10.0)
 
 
 @pytest.fixture(scope="module")
 def verdicts() -> dict[str, MathVerdict]:
-    ids = list(ALL_CASES)
-    pairs = [(ALL_CASES[k][1], ALL_CASES[k][0]) for k in ids]  # (response, gold)
-    results = verify_math_batch(pairs, workers=2, settings=SETTINGS)
-    assert len(results) == len(pairs)
-    return dict(zip(ids, results))
+    return judge_cases(ALL_CASES, SETTINGS)
 
 
 def test_table_sizes() -> None:
@@ -321,9 +322,7 @@ def test_table_sizes() -> None:
 
 
 def test_table_well_formed() -> None:
-    pairs = [(gold, response) for gold, response, _ in ALL_CASES.values()]
-    dupes = {p for p in pairs if pairs.count(p) > 1}
-    assert not dupes, dupes
+    assert not duplicated_pairs(ALL_CASES)
     assert all(expected in (C, X, N, G) for _, _, expected in ALL_CASES.values())
 
 
@@ -338,10 +337,7 @@ def test_case(
     expected: str,
 ) -> None:
     v = verdicts[request.node.callspec.id]
-    assert v.status == MathStatus(expected), (
-        f"\n  gold:      {gold!r}\n  response:  {response!r}\n  expected:  {expected}"
-        f"\n  got:       {v.status.value}\n  extracted: {v.extracted!r}\n  reason:    {v.reason!r}"
-    )
+    assert v.status == MathStatus(expected), status_message(gold, response, expected, v)
 
 
 def test_single_calls_agree_with_batch(verdicts: dict[str, MathVerdict]) -> None:

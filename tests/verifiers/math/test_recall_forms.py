@@ -15,9 +15,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math, verify_math_batch
+from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math
 from restem.verifiers.math.compare import NeedSympy
 from restem.verifiers.math.judge import judge
+
+from tests.verifiers.math.tables import judge_cases, name_cases
 
 C, X = "correct", "incorrect"
 SETTINGS = MathSettings(timeout_s=3.0)
@@ -286,16 +288,12 @@ PHENOMENA = {
     "magnitudes": HOSTILE_MAGNITUDES,
     "tiny": TINY_CONSTANTS,
 }
-ALL_CASES = {
-    f"{name}-{i}": case for name, cases in PHENOMENA.items() for i, case in enumerate(cases)
-}
+ALL_CASES = name_cases(PHENOMENA)
 
 
 @pytest.fixture(scope="module")
 def verdicts() -> dict[str, MathVerdict]:
-    ids = list(ALL_CASES)
-    pairs = [(ALL_CASES[k][1], ALL_CASES[k][0]) for k in ids]  # (response, gold)
-    return dict(zip(ids, verify_math_batch(pairs, workers=2, settings=SETTINGS), strict=True))
+    return judge_cases(ALL_CASES, SETTINGS)
 
 
 def test_table_shape() -> None:

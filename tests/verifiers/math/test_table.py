@@ -13,7 +13,14 @@ its own verdict, so a failure names the phenomenon and index (``fractions-3``).
 from __future__ import annotations
 
 import pytest
-from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math, verify_math_batch
+from restem.verifiers import MathSettings, MathStatus, MathVerdict, verify_math
+
+from tests.verifiers.math.tables import (
+    duplicated_pairs,
+    judge_cases,
+    name_cases,
+    status_message,
+)
 
 # Expected statuses, short so the table stays one case per line (X: incorrect).
 C, X, N, G = "correct", "incorrect", "no_answer", "invalid_gold"
@@ -717,9 +724,7 @@ PHENOMENA: dict[str, list[tuple[str, str, str]]] = {
     "near_miss": NEAR_MISSES,
 }
 
-ALL_CASES: dict[str, tuple[str, str, str]] = {
-    f"{name}-{i}": case for name, cases in PHENOMENA.items() for i, case in enumerate(cases)
-}
+ALL_CASES = name_cases(PHENOMENA)
 
 # Generous per-item limit: a slow CI machine must not turn a correct case into a timeout.
 SETTINGS = MathSettings(timeout_s=10.0)
@@ -727,11 +732,7 @@ SETTINGS = MathSettings(timeout_s=10.0)
 
 @pytest.fixture(scope="module")
 def verdicts() -> dict[str, MathVerdict]:
-    ids = list(ALL_CASES)
-    pairs = [(ALL_CASES[k][1], ALL_CASES[k][0]) for k in ids]  # (response, gold)
-    results = verify_math_batch(pairs, workers=2, settings=SETTINGS)
-    assert len(results) == len(pairs)
-    return dict(zip(ids, results))
+    return judge_cases(ALL_CASES, SETTINGS)
 
 
 def test_table_sizes() -> None:
@@ -749,9 +750,7 @@ def test_table_well_formed() -> None:
         assert expected in allowed, case_id
     assert all(expected == X for _, _, expected in NEAR_MISSES)
     # A duplicated pair would inflate the counts without testing anything new.
-    pairs = [(gold, response) for gold, response, _ in ALL_CASES.values()]
-    dupes = {p for p in pairs if pairs.count(p) > 1}
-    assert not dupes, dupes
+    assert not duplicated_pairs(ALL_CASES)
 
 
 @pytest.mark.parametrize(
@@ -769,10 +768,7 @@ def test_case(
     case_id = request.node.callspec.id
     v = verdicts[case_id]
     assert isinstance(v, MathVerdict)
-    assert v.status == MathStatus(expected), (
-        f"\n  gold:      {gold!r}\n  response:  {response!r}\n  expected:  {expected}"
-        f"\n  got:       {v.status.value}\n  extracted: {v.extracted!r}\n  reason:    {v.reason!r}"
-    )
+    assert v.status == MathStatus(expected), status_message(gold, response, expected, v)
     assert v.reward == {C: 1.0, G: None}.get(expected, 0.0)
 
 
