@@ -9,15 +9,20 @@ holds the solution, the mode and, for MBPP, the setup code); what a test asks tr
 * call mode (APPS call-based): stdin is a report mark line, then the JSON argument list. The
   returned value is encoded as JSON of exact builtin types (a subclass with an `__eq__` that
   always returns True is refused) and compared by the host, which alone knows the expected value.
-* assert mode: stdin is a mark line, then one request: `value` (the EXPR of a test
-  `assert EXPR == LITERAL`, evaluated here without its literal; the host compares), `call` (one
-  call of one of the solution's functions with plain-data arguments, for a test judged in the
-  host's trusted test process: the value and the arguments' state after the call come back) or
-  `describe` (what some names of the solution are: callable, or their plain value).
+* assert mode: stdin is one or more requests, each a mark line then a JSON line: `value` (the
+  EXPR of a test `assert EXPR == LITERAL`, evaluated here without its literal; the host
+  compares), `call` (one call of one of the solution's functions with plain-data arguments, for
+  a test judged in the host's trusted test process: the value and the arguments' state after the
+  call come back) or `describe` (what some names of the solution are: callable, or their plain
+  value). The solution is defined once; the requests are answered in order, one report each under
+  the request's own mark (a compile or definition error: one report, under the first mark). An
+  exception in a call is that call's report and the next request follows; a call that exits,
+  hangs or hits a limit ends the run, and the host reads which requests got no report.
 
 Nothing here decides a pass: a report only carries a value, which the host judges. The mark only
 separates the report from what the solution prints; a solution that prints a report of its own
-gains nothing a `return` would not give it.
+(for this request or a later one: all the marks are in its process) gains nothing a `return`
+would not give it, and a request with two reports is refused.
 """
 
 import builtins
@@ -48,9 +53,15 @@ def _main(config_text):
         exec(code, {"__name__": "__main__", "__builtins__": builtins})
         return
 
-    # The request, and everything the report needs, is taken before the solution runs.
-    mark = sys.stdin.buffer.readline().strip()
-    request = json.loads(sys.stdin.buffer.read() or b"null")
+    # The requests, and everything the reports need, are taken before the solution runs.
+    if mode == "call":
+        mark = sys.stdin.buffer.readline().strip()
+        requests = [(mark, json.loads(sys.stdin.buffer.read() or b"null"))]
+    else:
+        lines = sys.stdin.buffer.read().split(b"\n")
+        requests = [
+            (lines[i].strip(), json.loads(lines[i + 1])) for i in range(0, len(lines) - 1, 2)
+        ]
     try:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -67,14 +78,13 @@ def _main(config_text):
     dict_types = (dict, collections.Counter, collections.defaultdict, collections.OrderedDict)
     deque, dict_items, to_list = collections.deque, dict.items, list
 
-    def report(kind, payload=None):
+    def report(mark, kind, payload=None):
         data = b"\n" + mark + b" " + kind
         if payload is not None:
             data += b" " + dumps(payload).encode()
         data += b"\n"
         while data:
             data = data[write(1, data) :]
-        exit_now(0)
 
     def describe_exc(exc):
         name = exact_type(exc).__name__ if exact_type(exc) in builtin_types else "Exception"
@@ -110,18 +120,21 @@ def _main(config_text):
             return {"__complex__": [x.real, x.imag]}
         raise _NotPlain("a value of a non-builtin type" if t not in builtin_types else t.__name__)
 
-    def report_value(value, extra=None):
+    def report_value(mark, value, extra=None):
         try:
             payload = {"value": encode(value)}
             if extra is not None:
                 payload.update(extra())
         except _NotPlain as exc:
-            report(b"not_plain", str(exc))
-        report(b"value", payload)
+            report(mark, b"not_plain", str(exc))
+            return
+        report(mark, b"value", payload)
 
+    first = requests[0][0] if requests else b""
     code = _compile(config["solution"])
     if isinstance(code, str):
-        report(b"compile_error", code)
+        report(first, b"compile_error", code)
+        exit_now(0)
     namespace = {"__name__": "solution", "__builtins__": builtins}
     if mode == "call":
         # LeetCode's starter code annotates with `List`, `Optional`...: its judge predefines them.
@@ -132,64 +145,85 @@ def _main(config_text):
     try:
         exec(code, namespace)
     except BaseException as exc:
-        report(b"define_error", "while defining the solution: " + ": ".join(describe_exc(exc)))
+        why = "while defining the solution: " + ": ".join(describe_exc(exc))
+        report(first, b"define_error", why)
+        exit_now(0)
 
     if mode == "call":
         target = _resolve(namespace, config["fn_name"], config["solution_class"])
         if target is None:
-            report(b"define_error", "the program defines no " + config["fn_name"])
+            report(first, b"define_error", "the program defines no " + config["fn_name"])
+            exit_now(0)
         try:
-            result = target(*request)
+            result = target(*requests[0][1])
         except BaseException as exc:
-            report(b"error", describe_exc(exc))
-        report_value(result)
+            report(first, b"error", describe_exc(exc))
+            exit_now(0)
+        report_value(first, result)
+        exit_now(0)
 
-    op = request["op"]
-    if op == "describe":
-        kinds = {}
-        for name in request["names"]:
-            if name not in namespace or (name in pristine and namespace[name] is pristine[name]):
-                continue
-            value = namespace[name]
-            if callable(value):
-                kinds[name] = "callable"
-            else:
-                try:
-                    kinds[name] = {"value": encode(value)}
-                except _NotPlain:
-                    kinds[name] = "other"
-        report(b"value", {"value": kinds})
-    if op == "call":
-        target = namespace.get(request["fn"])
-        if not callable(target):
-            report(b"define_error", "the program defines no function " + request["fn"])
-        args = _decode(request["args"])
-        kwargs = {k: _decode(v) for k, v in request["kwargs"].items()}
+    def answer(mark, request):
+        """One report for one assert-mode request."""
+        op = request["op"]
+        if op == "describe":
+            kinds = {}
+            for name in request["names"]:
+                if name not in namespace or (
+                    name in pristine and namespace[name] is pristine[name]
+                ):
+                    continue
+                value = namespace[name]
+                if callable(value):
+                    kinds[name] = "callable"
+                else:
+                    try:
+                        kinds[name] = {"value": encode(value)}
+                    except _NotPlain:
+                        kinds[name] = "other"
+            # Beside the value, not in it: a plain dict is not a value's tagged form.
+            report(mark, b"value", {"value": None, "names": kinds})
+            return
+        if op == "call":
+            target = namespace.get(request["fn"])
+            if not callable(target):
+                report(mark, b"define_error", "the program defines no function " + request["fn"])
+                return
+            args = _decode(request["args"])
+            kwargs = {k: _decode(v) for k, v in request["kwargs"].items()}
+            try:
+                result = target(*args, **kwargs)
+            except BaseException as exc:
+                report(mark, b"error", describe_exc(exc))
+                return
+            # The arguments' state after the call: a test may check an in-place change.
+            report_value(
+                mark,
+                result,
+                lambda: {
+                    "args": [encode(a) for a in args],
+                    "kwargs": {k: encode(v) for k, v in kwargs.items()},
+                },
+            )
+            return
+        # op == "value": the EXPR of `assert EXPR == LITERAL`, with the solution's names but
+        # never its shadows of builtins; the host compares it with the literal.
+        entry = config["fn_name"]
+        tests_ns = {k: v for k, v in namespace.items() if k not in pristine or k == entry}
+        tests_ns.update(__builtins__=dict(pristine), __name__="restem_tests")
         try:
-            result = target(*args, **kwargs)
+            if config["setup"]:
+                exec(compile(config["setup"], "<setup>", "exec"), tests_ns)
+            result = eval(compile(request["code"], "<test>", "eval"), tests_ns)
         except BaseException as exc:
-            report(b"error", describe_exc(exc))
-        # The arguments' state after the call: a test may check an in-place change.
-        report_value(
-            result,
-            lambda: {
-                "args": [encode(a) for a in args],
-                "kwargs": {k: encode(v) for k, v in kwargs.items()},
-            },
-        )
+            report(mark, b"error", describe_exc(exc))
+            return
+        report_value(mark, result)
 
-    # op == "value": the EXPR of `assert EXPR == LITERAL`, with the solution's names but never
-    # its shadows of builtins; the host compares it with the literal.
-    entry = config["fn_name"]
-    tests_ns = {k: v for k, v in namespace.items() if k not in pristine or k == entry}
-    tests_ns.update(__builtins__=dict(pristine), __name__="restem_tests")
-    try:
-        if config["setup"]:
-            exec(compile(config["setup"], "<setup>", "exec"), tests_ns)
-        result = eval(compile(request["code"], "<test>", "eval"), tests_ns)
-    except BaseException as exc:
-        report(b"error", describe_exc(exc))
-    report_value(result)
+    # In order, in this one process (the solution's state carries from one to the next); an
+    # exception is its request's report, an exit or a limit ends the run.
+    for mark, request in requests:
+        answer(mark, request)
+    exit_now(0)
 
 
 def _decode(obj, depth=0):

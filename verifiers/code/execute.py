@@ -5,7 +5,9 @@ mode, MBPP's setup code): the same text for every test of one program, so a sand
 once and run all the tests (`Sandbox.run_many`). Each test's data goes on stdin: the input
 (stdio), a report mark and the argument list (call), or a mark and the EXPR of `assert EXPR ==
 LITERAL` (assert). Expected outputs and values never enter the sandbox. Assert tests of any other
-form (HumanEval's `check`) run in a trusted process on the host (`restem.verifiers.code.proxy`).
+form (HumanEval's `check`) run in a trusted process on the host (`restem.verifiers.code.proxy`),
+their calls of the program sent to the sandbox as several requests on one stdin
+(`requests_stdin`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "prepare_test",
     "read_report",
     "request_stdin",
+    "requests_stdin",
 ]
 
 _COMPILE_ERROR = "restem-harness: compile error: "
@@ -142,6 +145,13 @@ def request_stdin(request: Any) -> tuple[str, str]:
     """(stdin, mark) for a call / assert mode request: a fresh report mark, then the request."""
     mark = "restem-report-" + secrets.token_hex(16)
     return f"{mark}\n{json.dumps(request, default=_json_default)}\n", mark
+
+
+def requests_stdin(requests: list[Any]) -> tuple[str, list[str]]:
+    """(stdin, marks) for assert mode requests answered in order by one process (a check test's
+    calls): each request with a fresh mark of its own, so each report is read on its own."""
+    parts = [request_stdin(request) for request in requests]
+    return "".join(stdin for stdin, _ in parts), [mark for _, mark in parts]
 
 
 def is_check_test(problem: Problem, index: int) -> bool:

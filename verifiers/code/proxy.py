@@ -3,23 +3,37 @@ asserts that are not `assert EXPR == LITERAL`).
 
 The test code is trusted (it comes from the dataset) and runs in a host subprocess of its own
 (`_checker.py`: non-dumpable, CPU and memory rlimits, its stdout discarded; a fork server
-started once per verifier, each test in a forked child). The solution runs
-only in the sandbox. Each call the test makes of the program (`candidate(...)`, or another of its
-functions) is one sandbox request: the harness defines the solution afresh, calls the function
-with the plain-data arguments sent on stdin, and reports the plain-data value and the arguments'
-state after the call. The test process gets that value (and copies the arguments' new state into
-its own, for tests that check an in-place change), so a pass can only come from values.
+started once per verifier, each test in a forked child). The solution runs only in the sandbox.
+Each call the test makes of the program (`candidate(...)`, or another of its functions) is one
+sandbox request: the harness calls the function with the plain-data arguments sent on stdin and
+reports the plain-data value and the arguments' state after the call. The test process gets that
+value (and copies the arguments' new state into its own, for tests that check an in-place
+change), so a pass can only come from values.
 
-Why a call per request rather than one long-lived solution process: the sandbox API runs a
-program on a stdin and returns its output, with per-run limits, kill-everything cleanup and the
-fork-server fast path (`Sandbox.run_many`); a conversation would need a new, interactive channel
-into the sandbox. Before the real run, a discovery run of the test in the trusted process (the
-program's functions replaced by recorders that return a stand-in taking part in any operation,
-asserts turned into plain expressions, `random` seeded as in the real run) lists the calls the
-test will make when their arguments do not depend on the program's answers (loops of random
-inputs included); all of them go to the sandbox as one `run_many` request. Calls the real run
-makes that were not foreseen go one by one, as it reaches them. A solution defined afresh for
-each call cannot keep state between calls, as a fresh interpreter per test never could.
+Before the real run, a discovery run of the test in the trusted process (the program's
+functions replaced by recorders that return a stand-in taking part in any operation, asserts
+turned into plain expressions, `random` seeded as in the real run) lists the calls the test will
+make when their arguments do not depend on the program's answers (loops of random inputs
+included). All of them, with a `describe` of the free names the test reads, go to the sandbox
+as ONE run on one stdin: the harness defines the solution once and answers the requests in
+order, each report under its request's own mark. A check test is one test: HumanEval's own
+harness runs the whole `check` in one process under one time limit, so this run gets the limits
+of one test (`CodeLimits.test_s` of CPU...), and the calls of one test share the solution's
+module state, as they do there; nothing is shared between tests (each is a run of its own).
+An exception in a call is that call's answer and the next call follows; a call that exits,
+hangs or hits a limit ends the run: the calls before it keep their answers, it gets one from the
+run's status (kept for the real run only after a CPU-limit or memory kill: a wall-clock kill may
+be the machine's load, so the call is run again, alone, if the test reaches it), and the calls
+after it are left to the real run. Calls the real run makes that were not answered ahead go one
+by one, each in a fresh process, as the test reaches them.
+
+Why requests answered ahead rather than a conversation with a long-lived solution process: the
+sandbox API runs a program on a stdin and returns its output, with per-run limits,
+kill-everything cleanup and the fork-server fast path (`Sandbox.run_many`); a conversation would
+need a new, interactive channel into the sandbox. Sharing a process gives a wrong solution
+nothing: it can find the later requests' marks and print reports for them, but a report only
+carries a plain value, which a `return` could give as well, and a request with two reports is
+refused.
 
 What a proxy cannot carry (the test gets `invalid_problem`, reward None, with the reason): an
 argument that is not plain data (a callable, an object of a class of the test's own), or
@@ -47,9 +61,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from restem.verifiers.code.execute import read_report, request_stdin
+from restem.verifiers.code.execute import read_report, request_stdin, requests_stdin
 from restem.verifiers.code.problems import Problem
-from restem.verifiers.code.values import loads
+from restem.verifiers.code.values import ValueFormatError, decode, loads
 from restem.verifiers.verdict import CodeStatus
 
 __all__ = ["CheckOutcome", "CheckerPool", "judge_check", "plan_check"]
@@ -156,11 +170,34 @@ def plan_check(problem: Problem, index: int) -> _Plan:
     )
 
 
-def _answer(run: Any, mark: str) -> dict[str, Any]:
-    """The checker's answer to one call, from the sandbox run that made it."""
+def _answer_in_run(run: Any, mark: str, wall_s: float) -> tuple[dict[str, Any], bool]:
+    """The answer to one of the requests of a run that answered several, in order, and whether
+    the test may use it without running the call again. A request with a report has its answer
+    (two reports for one request: refused, as in a run of its own). The first one without a
+    report is the one the run ended in: its answer comes from the run's status, kept only for a
+    limit that a re-run would hit again (the CPU limit, memory); a wall-clock kill may be the
+    machine's load, so the test runs that call again, alone, when it reaches it."""
     from restem.sandbox import Status
 
-    if run.status is not Status.OK and run.status is not Status.RUNTIME_ERROR:
+    kind, _ = read_report(mark, run, raw=True)
+    ended = run.status is not Status.OK and run.status is not Status.RUNTIME_ERROR
+    # A cut-off run may hold half a report: the status says more than a malformed line then.
+    if kind == "none" or (kind == "malformed" and ended):
+        answer = _answer(run, mark)
+        if run.status is Status.MEMORY:
+            return answer, True
+        wall_clock = "wall-clock" in (run.reason or "") or run.wall_s >= 0.9 * wall_s
+        return answer, run.status is Status.TIMEOUT and not wall_clock
+    return _answer(run, mark, report_first=True), True
+
+
+def _answer(run: Any, mark: str, report_first: bool = False) -> dict[str, Any]:
+    """The checker's answer to one call, from the sandbox run that made it (`report_first`:
+    from its report, whatever ended the run after it)."""
+    from restem.sandbox import Status
+
+    ended = run.status is not Status.OK and run.status is not Status.RUNTIME_ERROR
+    if ended and not report_first:
         status = {
             Status.TIMEOUT: CodeStatus.TIMEOUT,
             Status.MEMORY: CodeStatus.MEMORY,
@@ -172,7 +209,10 @@ def _answer(run: Any, mark: str) -> dict[str, Any]:
         return {"abort": [status.value, reason]}
     kind, detail = read_report(mark, run, raw=True)
     if kind == "value":
-        return {"value": detail["value"], "args": detail.get("args", []), **_kw(detail)}
+        answer = {"value": detail["value"], "args": detail.get("args", []), **_kw(detail)}
+        if "names" in detail:  # a describe request's answer
+            answer["names"] = detail["names"]
+        return answer
     if kind == "error":
         if detail[0] == "MemoryError":
             return {"abort": [CodeStatus.MEMORY.value, "MemoryError: " + detail[1]]}
@@ -188,6 +228,23 @@ def _answer(run: Any, mark: str) -> dict[str, Any]:
         }
     status = CodeStatus.MEMORY if "MemoryError" in str(detail) else CodeStatus.RUNTIME_ERROR
     return {"abort": [status.value, str(detail)]}
+
+
+def _names(kinds: Any) -> dict[str, Any] | None:
+    """A describe answer checked before the test process decodes it: each name "callable",
+    "other" or {"value": a value's tagged form}; None if anything else."""
+    if not isinstance(kinds, dict):
+        return None
+    for name, kind in kinds.items():
+        if kind in ("callable", "other"):
+            continue
+        if not (isinstance(name, str) and isinstance(kind, dict) and list(kind) == ["value"]):
+            return None
+        try:
+            decode(kind["value"])
+        except (ValueFormatError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
+    return kinds
 
 
 def _kw(detail: dict) -> dict:
@@ -272,41 +329,43 @@ def judge_check(
         known = {key for key, _ in calls}
         calls += [(key, json.loads(text)) for key, text in plan.calls if key not in known]
 
-        # Ahead of time, in one request: what the free names are, and the calls.
-        requests: list[tuple[str | None, str, str]] = []  # (memo key, None: describe)
+        # Ahead of time, in one sandbox run: what the free names are, and the calls.
+        requests: list[tuple[str | None, dict[str, Any]]] = []  # (memo key, None: describe)
         if plan.names:
-            stdin, mark = request_stdin({"op": "describe", "names": list(plan.names)})
-            requests.append((None, stdin, mark))
-        for key, request in calls[:_AHEAD]:
-            stdin, mark = request_stdin(request)
-            requests.append((key, stdin, mark))
+            requests.append((None, {"op": "describe", "names": list(plan.names)}))
+        requests += calls[:_AHEAD]
         if requests:
-            stream = run_many(program, [r[1] for r in requests])
+            stdin, marks = requests_stdin([request for _, request in requests])
+            stream = run_many(program, [stdin])
             try:
-                for (key, _, mark), run in zip(requests, stream):
-                    spent += run.cpu_s if run.cpu_s is not None else run.wall_s
-                    answer = _answer(run, mark)
-                    if key is None:
-                        if "abort" in answer:
-                            status, reason = answer["abort"]
-                            return CheckOutcome(CodeStatus(status), reason, spent, _since(start))
-                        if "value" in answer and isinstance(answer["value"], dict):
-                            names = answer["value"]
-                        continue
-                    if "abort" in answer:
-                        # The test may reach this call; it is run again then, when it does.
-                        break
-                    memo.setdefault(key, []).append(answer)
-                    if spent >= cpu_budget_s:
-                        break
+                run = next(iter(stream), None)
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
                     close()
+            if run is not None:
+                spent += run.cpu_s if run.cpu_s is not None else run.wall_s
+            for (key, _), mark in zip(requests, marks) if run is not None else ():
+                answer, memoize = _answer_in_run(run, mark, wall_s)
+                if key is None:
+                    if "abort" in answer:
+                        status, reason = answer["abort"]
+                        return CheckOutcome(CodeStatus(status), reason, spent, _since(start))
+                    names = _names(answer.get("names"))
+                    if names is None:
+                        why = "the program's names came back malformed"
+                        return CheckOutcome(CodeStatus.RUNTIME_ERROR, why, spent, _since(start))
+                    continue
+                if memoize:
+                    memo.setdefault(key, []).append(answer)
+                if "abort" in answer:
+                    # The run, or the test when it reaches this call, ends here: the later
+                    # calls go one by one if the test reaches them.
+                    break
 
         job = {
             **base_job,
-            "names": {n: k for n, k in names.items() if isinstance(n, str)},
+            "names": names,
             "cpu_s": max(1.0, cpu_budget_s - spent) + 1,
         }
         status, reason, spent, retried, healthy = checker.converse(

@@ -143,7 +143,107 @@ PTRACE = (
     "            pass\n" + WRONG
 )
 
+# The calls of one check test share one process, so the later requests' marks are in it while
+# the first call runs. Found in memory (gc, frames) or by reading stdin again, each later call
+# gets a forged report of the right value, then the first call either exits or goes on (right
+# this once, wrong from then on). A report is a request's answer only if it is its one report.
+# (The harness has put /dev/null on fd 0 before the solution runs: the stdin search finds none.)
+_PENDING = """
+import gc, json, os, stat, sys
+
+def _pairs(found, obj):
+    if type(obj) is list:
+        for t in obj:
+            if type(t) is tuple and len(t) == 2 and type(t[0]) is bytes and type(t[1]) is dict:
+                if t[0].startswith(b"restem-report-"):
+                    found[t[0]] = t[1]
+
+def _from_gc():
+    found = {}
+    for o in gc.get_objects():
+        _pairs(found, o)
+    return found
+
+def _from_frames():
+    found, f = {}, sys._getframe(1)
+    while f is not None:
+        for v in list(f.f_locals.values()) + list(f.f_globals.values()):
+            _pairs(found, v)
+        f = f.f_back
+    return found
+
+def _from_stdin():
+    texts = []
+    for path in ["/proc/self/fd/0", "/dev/stdin"] + [
+        "/proc/self/fd/" + n for n in os.listdir("/proc/self/fd")
+    ]:
+        try:
+            if stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block
+                with open(path, "rb") as stream:
+                    texts.append(stream.read(1 << 20))
+        except OSError:
+            pass
+    try:
+        texts.append(os.pread(0, 1 << 20, 0))
+    except OSError:
+        pass
+    found = {}
+    for text in texts:
+        lines = text.split(b"\\n")
+        for mark, body in zip(lines, lines[1:]):
+            if mark.startswith(b"restem-report-"):
+                try:
+                    found[mark.strip()] = json.loads(body)
+                except ValueError:
+                    pass
+    return found
+
+def _forge_later(found, a, b, own=False):
+    \"\"\"Forge the right value for every call request after this one (a, b), and with `own`
+    for this one too; True if any.\"\"\"
+    later, forged = False, False
+    for mark, request in found.items():
+        args = request.get("args")
+        if request.get("op") != "call" or not isinstance(args, list) or len(args) != 2:
+            continue
+        if not later:
+            later = args == [a, b]
+            if not (later and own):
+                continue
+        if all(type(x) in (int, float) for x in args):
+            payload = {"value": args[0] + args[1], "args": args, "kwargs": {}}
+            os.write(1, b"\\n" + mark + b" value " + json.dumps(payload).encode() + b"\\n")
+            forged = True
+    return forged
+
+CALLS = []
+"""
+
+
+def _forger(find: str, then: str, own: str = "False") -> str:
+    return (
+        _PENDING + "def add(a, b):\n"
+        "    CALLS.append((a, b))\n"
+        f"    if len(CALLS) == 1 and _forge_later({find}(), a, b, {own}):\n"
+        f"        {then}\n" + WRONG
+    )
+
+
+# The near miss of the forgers: the same search, forging the right value for every request,
+# this one included, then exiting: each request has one report, of a right value, so the test
+# passes: what a `return` of those values gives (and proof that the searches find the marks).
+FORGE_RIGHT = {
+    "all_marks_gc_exit": _forger("_from_gc", "os._exit(0)", "True"),
+    "all_marks_frames_exit": _forger("_from_frames", "os._exit(0)", "True"),
+}
+
+
 ATTACKS = {
+    "later_marks_gc_go_on": _forger("_from_gc", "return a + b"),
+    "later_marks_frames_go_on": _forger("_from_frames", "return a + b"),
+    "later_marks_stdin_go_on": _forger("_from_stdin", "return a + b"),
+    "later_marks_gc_exit": _forger("_from_gc", "os._exit(0)"),
+    "later_marks_frames_exit": _forger("_from_frames", "os._exit(0)"),
     "frames": FRAMES,
     "gc": GC,
     "inspect": INSPECT,
@@ -159,8 +259,8 @@ LIMITS = CodeLimits(test_s=1.0, total_s=20.0)
 @pytest.fixture(scope="module")
 def verdicts(backend):
     """Every attack and the honest program on every problem, in one batch per backend."""
-    keys = [(a, p) for a in [*ATTACKS, "honest"] for p in PROBLEMS]
-    programs = {**ATTACKS, "honest": HONEST}
+    keys = [(a, p) for a in [*ATTACKS, *FORGE_RIGHT, "honest"] for p in PROBLEMS]
+    programs = {**ATTACKS, **FORGE_RIGHT, "honest": HONEST}
     items = [(PROBLEMS[p], programs[a]) for a, p in keys]
     found = verify_code_batch(items, backend=backend, workers=2, limits=LIMITS, all_tests=True)
     return dict(zip(keys, found, strict=True))
@@ -177,4 +277,11 @@ def test_a_forging_wrong_solution_is_judged_wrong(verdicts, attack, problem):
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))
 def test_the_honest_solution_passes_the_same_problems(verdicts, problem):
     verdict = verdicts[("honest", problem)]
+    assert verdict.correct, verdict.reason
+
+
+@pytest.mark.parametrize("problem", ["humaneval", "mbpp_check"])
+@pytest.mark.parametrize("forger", sorted(FORGE_RIGHT))
+def test_forged_reports_of_right_values_are_right_values(verdicts, forger, problem):
+    verdict = verdicts[(forger, problem)]
     assert verdict.correct, verdict.reason

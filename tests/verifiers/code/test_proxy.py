@@ -1,6 +1,9 @@
 """Assert-style tests judged in the trusted test process, the program's calls through proxies:
 in-place changes come back, exceptions keep their builtin type, helpers of the dataset's prompt
-stay trusted, and the forms a proxy cannot carry are `invalid_problem` with the reason."""
+stay trusted, and the forms a proxy cannot carry are `invalid_problem` with the reason. The calls
+of one test run ahead in one sandbox process (its state shared by them, never by two tests); a
+call that exits, hangs or hits a limit ends that run, and the verdict is the one a run of its
+own would give."""
 
 from __future__ import annotations
 
@@ -27,6 +30,25 @@ PROMPT = "def poly(xs, x):\n    return sum(c * x**i for i, c in enumerate(xs))\n
 HELPER = _he("    assert abs(poly([-6, 1], candidate([-6, 1]))) < 1e-9\n", "find_zero", PROMPT)
 NON_LITERAL = _he("    for n in range(5):\n        assert candidate(n) == n * n\n")
 STATEFUL = _he("    assert candidate(1) == 1\n    assert candidate(1) == 1\n")
+# Two check tests of one problem (MBPP asserts that are not `== LITERAL`): a run each.
+TWO_TESTS = {"test_list": ["assert f(1) in (1,)", "assert f(1) in (1,)"]}
+THREE = _he(
+    "    assert candidate(1) == 1\n    assert candidate(2) == 2\n    assert candidate(3) == 3\n"
+)
+# `sys.exit` is an exception the harness catches (the test may too); `os._exit` ends the run.
+CAUGHT = _he(
+    "    assert candidate(1) == 1\n    try:\n        candidate(3)\n    except Exception:\n"
+    "        pass\n    assert candidate(4) == 4\n"
+)
+# The second of three calls changes its argument in place.
+IN_PLACE_2ND = _he(
+    "    assert candidate([9], 0) == 1\n    xs = [3, 1, 2]\n    candidate(xs, 1)\n"
+    "    assert xs == [1, 2, 3]\n    assert candidate([5, 4], 0) == 2\n"
+)
+# A plain value of the program's that the test reads (`describe`), in the same run as the calls.
+NAMED = _he("    assert candidate(2) == 4\n    assert candidate(3) + LIMIT == 11\n")
+SEEN = "seen = []\ndef f(x):\n    seen.append(x)\n    return len(seen)"
+EXIT_AT_3 = "def f(x):\n    if x == 3:\n        {}\n    return x"
 
 CASES = [
     # (problem, program, status)
@@ -45,8 +67,33 @@ CASES = [
     (HELPER, PROMPT + "    return 5.0\ndef poly(xs, x):\n    return 0\n", "wrong_answer"),
     (NON_LITERAL, "def f(n):\n    return n * n", "passed"),
     (NON_LITERAL, "def f(n):\n    return n * n if n < 4 else 0", "wrong_answer"),
-    # each call is a fresh solution: no state carries from one call to the next
-    (STATEFUL, "seen = []\ndef f(x):\n    seen.append(x)\n    return len(seen)", "passed"),
+    # the calls of one check test share one process, as in HumanEval's own harness: the second
+    # call sees the first one's state (each call had a fresh process before issue 12)
+    (STATEFUL, SEEN, "wrong_answer"),
+    (STATEFUL, "def f(x):\n    return x", "passed"),
+    # near miss: two check tests are two runs, so nothing carries from one test to the next
+    (TWO_TESTS, SEEN, "passed"),
+    (TWO_TESTS, "def f(x):\n    return 2", "wrong_answer"),
+    # a call that hangs, exits or runs out of memory after calls that passed
+    (THREE, EXIT_AT_3.format("while True:\n            pass"), "timeout"),
+    (THREE, EXIT_AT_3.format("import os; os._exit(0)"), "runtime_error"),
+    (THREE, EXIT_AT_3.format("b = bytearray(1 << 40)"), "memory"),
+    (THREE, EXIT_AT_3.format("pass"), "passed"),
+    # an exception is the call's answer and the run goes on; an exit is not caught
+    (CAUGHT, EXIT_AT_3.format("raise ValueError(x)"), "passed"),
+    (CAUGHT, EXIT_AT_3.format("import sys; sys.exit(0)"), "passed"),
+    (CAUGHT, EXIT_AT_3.format("import os; os._exit(0)"), "runtime_error"),
+    # near miss: the call after the one that raised is judged as any other
+    (CAUGHT, EXIT_AT_3.format("raise ValueError(x)") + " if x < 4 else 0", "wrong_answer"),
+    (
+        IN_PLACE_2ND,
+        "def f(xs, sort):\n    if sort:\n        xs.sort()\n    return len(xs)",
+        "passed",
+    ),
+    (IN_PLACE_2ND, "def f(xs, sort):\n    xs = sorted(xs)\n    return len(xs)", "wrong_answer"),
+    (NAMED, "LIMIT = 5\ndef f(x):\n    return 2 * x", "passed"),
+    (NAMED, "LIMIT = 4\ndef f(x):\n    return 2 * x", "wrong_answer"),
+    (NAMED, "def f(x):\n    return 2 * x", "runtime_error"),  # no LIMIT: a NameError
     (NON_LITERAL, "def f(n):\n    while True:\n        pass", "timeout"),
     (NON_LITERAL, "def f(n):\n    return object()", "wrong_answer"),
     (NON_LITERAL, "def f(n)\n    return n", "compile_error"),
@@ -61,6 +108,25 @@ def test_calls_through_the_proxy(box, problem, program, status):
 
     verdict = verify_code(problem, program, backend=box, limits=CodeLimits(test_s=1.0))
     assert verdict.status.value == status, verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("hang", "retried"),
+    [
+        # the CPU limit: the answer of the run that all the calls shared is kept
+        ("while True:\n            pass", False),
+        # the wall clock (the machine's load, perhaps): the call runs again, alone, and once
+        # more on a quiet sandbox
+        ("import time; time.sleep(60)", True),
+    ],
+)
+def test_a_call_that_hangs_after_calls_that_passed_times_out(box, hang, retried):
+    from restem.verifiers import CodeLimits
+
+    limits = CodeLimits(test_s=0.3)
+    verdict = verify_code(THREE, EXIT_AT_3.format(hang), backend=box, limits=limits)
+    assert verdict.status is CodeStatus.TIMEOUT, verdict.reason
+    assert verdict.tests[-1].retried is retried, verdict.tests
 
 
 UNSUPPORTED = [
