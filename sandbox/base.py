@@ -37,29 +37,47 @@ class Sandbox:
             raise TypeError(f"{cls.__name__} must implement run or run_many")
 
     def run(
-        self, program: str, stdin: str | bytes = b"", limits: Limits | None = None
+        self,
+        program: str,
+        stdin: str | bytes = b"",
+        limits: Limits | None = None,
+        *,
+        setup: str = "",
     ) -> RunResult:
         """Run one program on one input. By default the first (only) result of `run_many`."""
-        results = self.run_many(program, [stdin], limits)
+        # Passed on only when given: a subclass written before `setup` still works without one.
+        options = {"setup": setup} if setup else {}
+        results = self.run_many(program, [stdin], limits, **options)
         try:
             return next(results)
         finally:
             results.close()
 
     def run_many(
-        self, program: str, stdins: Sequence[str | bytes], limits: Limits | None = None
+        self,
+        program: str,
+        stdins: Sequence[str | bytes],
+        limits: Limits | None = None,
+        *,
+        setup: str = "",
     ) -> Iterator[RunResult]:
         """Run one program on many inputs (its tests); results in input order, yielded as each
         finishes. Each input runs in its own process with its own limits, stdin file and clean
         work dir, as `run` does. Stop iterating (or `close()` the generator) and the remaining
         inputs are not run: that is how a judge stops at the first failure.
 
+        `setup`: Python source that every test runs first, in the program's `__main__`
+        namespace (define a solution, say). A backend may run it once, apart from the tests,
+        and start each test from a copy of the state it left; so it should neither read stdin
+        nor print (there, it gets no stdin and its output is discarded).
+
         An open `run_many` holds one of the sandbox's `workers` slots until its last result or
         until it is closed: one thread should not interleave more of them than `workers`.
         Backends override this to load the program once; this default runs each input with `run`.
         """
+        options = {"setup": setup} if setup else {}
         for stdin in stdins:
-            yield self.run(program, stdin, limits)
+            yield self.run(program, stdin, limits, **options)
 
     def run_batch(
         self, programs: Sequence[Program | str], limits: Limits | None = None

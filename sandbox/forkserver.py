@@ -1,35 +1,45 @@
 """The fork server: one per program. Compiles the program once, then forks one process per test.
 
 Started by the runner (`runner.py`, pid 1 of the sandbox) as `python -I -c SOURCE FD`, already
-under the program's uid and rlimits, non-dumpable; FD is a SOCK_SEQPACKET control socket. It
-never sees a test's input or output: for each test the runner sends the test's stdin file and the
-write ends of its stdout/stderr pipes as file descriptors (SCM_RIGHTS), and gets back the pid of a
-fresh process running the program on them (its pid comes back on a pipe). That process is
-double-forked, so it is the runner's
-child (the runner reaps it, measures it, kills its whole tree) and the fork server stays idle.
+under the program's uid and rlimits, non-dumpable; FD is a SOCK_SEQPACKET control socket. The
+runner starts it *before* its program is known (a warm interpreter, started once the previous
+program is wiped out, so it has never run anything but this file and `WARM_MODULES`), and it
+waits for its start message. It never sees a test's input or output: for each test the runner
+sends the test's stdin file and the write ends of its stdout/stderr pipes as file descriptors
+(SCM_RIGHTS), and gets back the pid of a fresh process running the program on them (its pid
+comes back on a pipe). That process is double-forked, so it is the runner's child (the runner
+reaps it, measures it, kills its whole tree) and the fork server stays idle.
 
-Messages (JSON): start {"path": main.py, "compile": bool, "preload": bool}, answered
-{"ready": true}; per test {"cwd": dir, "env": {...}} with fds [stdin, stdout, stderr, pid pipe],
-not answered: the test process itself writes its pid to the pid pipe before the program starts.
+Messages (marshal-ed dicts): start {"path": main.py, "setup": setup.py or null, "compile": bool,
+"preload": bool}, answered b"ready"; per test {"cwd": dir, "env": {...}} with fds [stdin,
+stdout, stderr, pid pipe], not answered: the test process itself writes its pid to the pid pipe
+before the program starts. A start with "solo": true (and "cwd", "env", fds [stdin, stdout,
+stderr]) is a program with one test: this process runs it itself, as the runner's own child, and
+nothing is forked.
 
-A test process starts as a copy of the fork server: the compiled program, the modules the program
-imports that were loaded beforehand (`preload`), nothing else; `__main__` is a fresh module, the
-standard streams are rebuilt on the new fds as Python builds them, and exit runs the usual
-interpreter shutdown (thread join, atexit, flush). With `compile` false (or when compiling
-failed) each test execs a fresh interpreter on main.py instead: exactly the old behaviour,
-including how Python reports a source it cannot read.
+The setup (optional) is Python source run once here, in the `__main__` namespace the tests then
+start from, with no stdin and its output discarded: what every test would do first (define a
+solution) is done once. If it raises, or the program does not compile, each test execs a fresh
+interpreter instead (setup, then the program), as `python main.py` would run it.
+
+A test process starts as a copy of the fork server: the compiled program, the modules loaded
+beforehand, the setup's namespace, nothing else; `__main__` is a module of its own, the standard
+streams are rebuilt on the new fds as Python builds them, and exit runs the usual interpreter
+shutdown (thread join, atexit, flush).
 Standard library only.
 """
 
+# Only modules that load fast: this interpreter starts while a program waits for it (json,
+# socket and ctypes would add ~5 ms; their C halves do the same here).
+import _socket
+import array
 import atexit
 import builtins
-import ctypes
 import gc
 import io
-import json
+import marshal
 import os
 import signal
-import socket
 import sys
 import types
 
@@ -58,7 +68,65 @@ NO_PRELOAD = frozenset(
         "__main__",
     }
 )
+# Loaded while the interpreter waits for its program (off the clock): standard modules judge
+# programs commonly import, none of which acts when imported. A program still imports what it
+# uses; it just finds these loaded.
+WARM_MODULES = (
+    "bisect",
+    "collections",
+    "copy",
+    "functools",
+    "heapq",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "re",
+    "string",
+    "typing",
+)
 _STD = []  # the fork server's own standard streams, kept alive so no copy ever closes fds 0-2
+
+
+def _prctl_dumpable(value):
+    try:
+        import _ctypes
+
+        libc = _ctypes.dlopen(None, 0)
+        _ctypes.call_function(_ctypes.dlsym(libc, "prctl"), (PR_SET_DUMPABLE, value, 0, 0, 0))
+    except (ImportError, AttributeError, OSError):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, value, 0, 0, 0)
+        except OSError:
+            pass
+
+
+def _receive(ctl, flags=0):
+    """(message, fds) from the runner: a marshal-ed dict (runner and server are one Python)."""
+    fds = array.array("i")
+    msg, ancdata, _, _ = ctl.recvmsg(1 << 16, _socket.CMSG_LEN(4 * fds.itemsize), flags)
+    for level, kind, data in ancdata:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return (marshal.loads(msg) if msg else None), list(fds)
+
+
+def _warm_up(ctl):
+    """Load WARM_MODULES while no program is waiting: stop at the first sign of one."""
+    for name in WARM_MODULES:
+        try:
+            ctl.recvmsg(1, 0, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+            return  # a message (or EOF) is waiting
+        except BlockingIOError:
+            pass
+        except OSError:
+            return
+        try:
+            __import__(name)
+        except ImportError:
+            pass
 
 
 def imported_modules(tree):
@@ -162,24 +230,29 @@ def _finish(status):
     os._exit(status)
 
 
-def _run_program(code, path):
-    """In the test process: run the compiled program as __main__; never returns."""
-    _rebuild_stdio()
-    # atexit handlers are kept: only modules loaded ahead registered any, as the program's own
-    # imports would have.
-    sys.argv[:] = [os.path.basename(path)]
-    sys.orig_argv = [sys.orig_argv[0], "-I", sys.argv[0]]
+def _main_module(path):
+    """A fresh `__main__` module, as `python main.py` has it."""
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__builtins__ = builtins
     main.__cached__ = None
-    main.__annotations__ = {}  # as `python main.py` has
+    main.__annotations__ = {}
     try:
         from importlib.machinery import SourceFileLoader
 
         main.__loader__ = SourceFileLoader("__main__", path)
     except ImportError:
         pass
+    return main
+
+
+def _run_program(code, path, main):
+    """In the test process: run the compiled program as __main__; never returns."""
+    _rebuild_stdio()
+    # atexit handlers are kept: only modules loaded ahead registered any, as the program's own
+    # imports would have.
+    sys.argv[:] = [os.path.basename(path)]
+    sys.orig_argv = [sys.orig_argv[0], "-I", sys.argv[0]]
     sys.modules["__main__"] = main
     try:
         exec(code, main.__dict__)
@@ -205,7 +278,34 @@ def _run_program(code, path):
     _finish(0)
 
 
-def _test_process(ctl, code, path, request, fds):
+# What a test execs when nothing was compiled ahead and there is a setup: setup.py, then
+# main.py, in one `__main__` namespace.
+_SETUP_THEN_MAIN = (
+    "__import__('sys').argv[:] = ['main.py']; "
+    "exec(compile(open('setup.py', 'rb').read(), 'setup.py', 'exec')); "
+    "exec(compile(open('main.py', 'rb').read(), 'main.py', 'exec'))"
+)
+
+
+def _exec_fresh(env, setup):
+    argv = [sys.executable, "-I", "main.py"]
+    if setup:
+        argv = [sys.executable, "-I", "-c", _SETUP_THEN_MAIN]
+    os.execve(sys.executable, argv, env)
+
+
+def _become_test(fds, request):
+    """This process becomes the test: its fds, its dir, its environment, dumpable again."""
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    os.closerange(3, 1 << 20)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    _prctl_dumpable(1)  # an ordinary process again
+
+
+def _test_process(ctl, code, path, main, request, fds, setup):
     """The test's process, just forked: its fds, its session, its dir; then the program."""
     try:
         # Our pid to the runner first, before any of the program runs: nothing it does (killing
@@ -213,27 +313,18 @@ def _test_process(ctl, code, path, request, fds):
         os.write(fds[3], str(os.getpid()).encode())
         ctl.detach()  # its fd is closed below; the object must never close a reused number
         os.setsid()
-        for target, fd in enumerate(fds[:3]):
-            os.dup2(fd, target)
-        os.closerange(3, 1 << 20)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        try:
-            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # an ordinary process again
-        except OSError:
-            pass
+        _become_test(fds, request)
         if code is None:
-            os.execve(sys.executable, [sys.executable, "-I", "main.py"], request["env"])
+            _exec_fresh(request["env"], setup)
     except BaseException as exc:
         try:
             os.write(2, f"restem-forkserver: {exc}\n".encode())
         finally:
             os._exit(125)
-    _run_program(code, path)
+    _run_program(code, path, main)
 
 
-def _spawn(ctl, code, path, request, fds):
+def _spawn(ctl, code, path, main, request, fds, setup):
     """Double fork: the test process becomes the runner's child once the middle process exits
     (SIGCHLD is ignored here: nobody waits for it). The test process writes its pid to fds[3];
     when anything fails, that pipe just closes empty."""
@@ -243,46 +334,159 @@ def _spawn(ctl, code, path, request, fds):
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         try:
             if os.fork() == 0:
-                _test_process(ctl, code, path, request, fds)
+                _test_process(ctl, code, path, main, request, fds, setup)
         finally:
             os._exit(0)
 
 
-def main():
+def _compile(path):
+    """(source, code object) of a file, code None when it does not compile."""
+    with open(path, "rb") as f:
+        source = f.read()
     try:
-        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, no /proc/<pid>/mem
-    except OSError:
-        pass
-    _STD.extend((sys.stdin, sys.stdout, sys.stderr))
-    ctl = socket.socket(fileno=int(sys.argv[1]))
-    start = json.loads(ctl.recv(1 << 16))
-    path = start["path"]
-    code = None
-    if start["compile"]:
-        with open(path, "rb") as f:
-            source = f.read()
+        return source, compile(source, path, "exec", dont_inherit=True)
+    except BaseException:
+        return source, None  # each test runs `python main.py` and reports the error itself
+
+
+def _run_setup(setup_code, main):
+    """Run the setup as `__main__`; did it finish without raising?"""
+    ours = sys.modules["__main__"]
+    sys.modules["__main__"] = main
+    try:
+        exec(setup_code, main.__dict__)
+        return True
+    except BaseException:
+        return False
+    finally:
+        sys.modules["__main__"] = ours
+
+
+def _solo(ctl, start, fds, code, setup_code, path):
+    """The program's only test, run by this very process; never returns. The setup runs first,
+    before the test's fds are in place, as it would in a fork server."""
+    main = _main_module(path)
+    if start.get("setup"):
+        if code is not None and setup_code is not None:
+            if not _run_setup(setup_code, main):
+                code = None
+        else:
+            code = None
+    try:
+        ctl.detach()
+        _become_test(fds, start)
+        if code is None:
+            _exec_fresh(start["env"], start.get("setup"))
+    except BaseException as exc:
         try:
-            code = compile(source, path, "exec", dont_inherit=True)
-        except BaseException:
-            code = None  # each test runs `python main.py` and reports the error itself
+            os.write(2, f"restem-forkserver: {exc}\n".encode())
+        finally:
+            os._exit(125)
+    _run_program(code, path, main)
+
+
+def _template(ctl):
+    """Long-lived: never runs a program, forks a fresh fork server for each. Request:
+    {"rlimits": {...}} with fds [the new server's control socket, a pid pipe]."""
+    import resource
+
+    for name in (*WARM_MODULES, "ast"):  # the fork servers find these loaded, at no cost
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # middle processes reap themselves
+    gc.freeze()
+    ctl.send(b"ready")
+    while True:
+        try:
+            request, fds = _receive(ctl)
+        except (OSError, ValueError, EOFError, TypeError):
+            return
+        if request is None:
+            return
+        try:
+            if len(fds) == 2 and os.fork() == 0:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                try:
+                    if os.fork() == 0:
+                        try:
+                            os.write(fds[1], str(os.getpid()).encode())
+                            os.close(fds[1])
+                            ctl.close()
+                            os.setsid()
+                            for name, value in request["rlimits"].items():
+                                resource.setrlimit(
+                                    getattr(resource, "RLIMIT_" + name), tuple(value)
+                                )
+                            server = _socket.socket(fileno=fds[0])
+                        except BaseException:
+                            os._exit(125)
+                        _fork_server(server)
+                        os._exit(0)
+                finally:
+                    os._exit(0)
+        except Exception:
+            pass  # the pid pipe closes empty: the runner sees the failure
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def main():
+    _prctl_dumpable(0)  # no ptrace, no /proc/<pid>/mem
+    _STD.extend((sys.stdin, sys.stdout, sys.stderr))
+    ctl = _socket.socket(fileno=int(sys.argv[1]))
+    if sys.argv[2:] == ["template"]:
+        _template(ctl)
+        return
+    _warm_up(ctl)
+    _fork_server(ctl)
+
+
+def _fork_server(ctl):
+    """One program: its start message, then a test process per request."""
+    try:
+        start, fds = _receive(ctl)
+    except (OSError, ValueError, EOFError, TypeError):
+        return
+    if start is None:
+        return  # the runner closed the socket: never used
+    path, setup = start["path"], start.get("setup")
+    code = setup_code = None
+    if start["compile"]:
+        source, code = _compile(path)
+        if setup:
+            setup_source, setup_code = _compile(setup)
+            source = setup_source + b"\n" + source
+        if start.get("solo"):
+            _solo(ctl, start, fds, code, setup_code, path)
         if code is not None and start["preload"]:
             _preload(source)
         del source
+    elif start.get("solo"):
+        _solo(ctl, start, fds, None, None, path)
+    main = _main_module(path)
+    # Output of the setup goes nowhere (the fork server's fds are /dev/null).
+    if code is not None and setup and (setup_code is None or not _run_setup(setup_code, main)):
+        code = None
+    if code is None:
+        main = None
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # middle processes reap themselves
     # Objects alive now are never collected in a test process: its garbage collector does not
     # walk (and so copy) the pages they are on.
     gc.freeze()
-    ctl.send(b'{"ready": true}')
+    ctl.send(b"ready")
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 4)
-        except OSError:
+            request, fds = _receive(ctl)
+        except (OSError, ValueError, EOFError, TypeError):
             return
-        if not msg:
+        if request is None:
             return  # the runner closed the socket
         try:
             if len(fds) == 4:
-                _spawn(ctl, code, path, json.loads(msg), fds)
+                _spawn(ctl, code, path, main, request, fds, setup)
         except Exception:
             pass  # the pid pipe closes empty: the runner sees the failure
         finally:

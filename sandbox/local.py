@@ -121,20 +121,27 @@ class LocalSandbox(Sandbox):
                 self._free_uids.append(uid)
 
     def run_many(
-        self, program: str, stdins: Sequence[str | bytes], limits: Limits | None = None
+        self,
+        program: str,
+        stdins: Sequence[str | bytes],
+        limits: Limits | None = None,
+        *,
+        setup: str = "",
     ) -> Iterator[RunResult]:
         """All tests of `program` in one pid namespace, one after another: the runner there
         compiles it once and forks a fresh process per test (see runner.py). Stop iterating and
         the rest are not run."""
-        if not isinstance(program, str):
+        if not isinstance(program, str) or not isinstance(setup, str):
             raise TypeError(f"program must be str, got {type(program).__name__}")
         limits = limits or Limits()
         if not self._flags & CLONE_NEWPID:
-            return (self._run_direct(program, stdin, limits) for stdin in list(stdins))
-        return self._run_session(program, list(stdins), limits)
+            # One process per test anyway: the setup simply runs first in each.
+            whole = f"{setup}\n{program}" if setup else program
+            return (self._run_direct(whole, stdin, limits) for stdin in list(stdins))
+        return self._run_session(program, setup, list(stdins), limits)
 
     def _run_session(
-        self, program: str, stdins: list[str | bytes], limits: Limits
+        self, program: str, setup: str, stdins: list[str | bytes], limits: Limits
     ) -> Iterator[RunResult]:
         session: _Session | None = None
         try:
@@ -145,6 +152,8 @@ class LocalSandbox(Sandbox):
                 if session is None:
                     session = _Session(self, limits)
                     request.update(program=program, limits=limits.to_dict())
+                    if setup:
+                        request["setup"] = setup
                     timeout += limits.cpu_s  # the fork server compiles and imports first
                 try:
                     row = session.call(request, timeout)
@@ -196,7 +205,8 @@ class LocalSandbox(Sandbox):
             # RLIMIT_NPROC counts every process of our uid, not only this run's.
             processes += sum(1 for p in Path("/proc").iterdir() if p.name.isdigit())
         if self._flags & CLONE_NEWPID:
-            processes += 2  # the runner's fork server and its short-lived middle process
+            # The runner's template, fork server and short-lived middle process.
+            processes += 3
         rlimits = {
             "CPU": (cpu, cpu + 1),
             "AS": (mem, mem),

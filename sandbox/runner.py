@@ -25,8 +25,10 @@ Standard library only.
 """
 
 import base64
+import collections
 import ctypes
 import json
+import marshal
 import math
 import os
 import resource
@@ -40,6 +42,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script dir out
+import forkserver
 import supervise
 
 PR_SET_DUMPABLE = 4
@@ -65,6 +68,7 @@ _LIMIT_NAMES = {  # as /proc/<pid>/limits names them
     "CORE": "Max core file size",
     "NOFILE": "Max open files",
 }
+_SETUP_THEN_MAIN = forkserver._SETUP_THEN_MAIN
 # Ways to start the fork server, tried in order when one does not come up.
 _ATTEMPTS = ({"compile": True, "preload": True}, {"compile": False, "preload": False})
 
@@ -79,14 +83,15 @@ class Config:
         workdir="/tmp",
         scratch=("/tmp", "/dev/shm"),
         uid=None,
-        extra_processes=3,
+        extra_processes=4,
         rlimits=None,
     ):
         self.python = python
         self.workdir = workdir
         self.scratch = tuple(scratch)
         self.uid = uid  # drop to this uid for the program (local backend as root)
-        self.extra_processes = extra_processes  # our own processes counted by RLIMIT_NPROC
+        # Our own processes counted by RLIMIT_NPROC: runner, template, fork server, middle.
+        self.extra_processes = extra_processes
         self.rlimits = rlimits  # fixed rlimits from the host, else derived from each program's
         # Killing "all but the fork server" needs a /proc of our own pid namespace; otherwise
         # kill(-1) between tests, and a new fork server for each test.
@@ -111,10 +116,15 @@ def rlimits_for(limits, extra_processes):
     }
 
 
+# Pids spared by every kill: the template (see `Template`). A pid leaves the set when we reap
+# it, before the kernel can give the number to anyone else.
+SPARED = set()
+
+
 def kill_all_but(keep, reap=True):
-    """Kill every process of the namespace except ourselves and `keep`, and reap them (not when
-    `reap` is false: the test's own process is for `supervise.watch` to reap and measure).
-    Returns the pids we reaped (the caller checks whether `keep` died meanwhile)."""
+    """Kill every process of the namespace except ourselves, `keep` and SPARED, and reap them
+    (not when `reap` is false: the test's own process is for `supervise.watch` to reap and
+    measure). Returns the pids we reaped (the caller checks whether `keep` died meanwhile)."""
     me = os.getpid()
     reaped = set()
     deadline = time.monotonic() + 5.0
@@ -125,8 +135,10 @@ def kill_all_but(keep, reap=True):
                 keep = None  # it died: its pid may come back as anybody's
         victims = []
         for name in os.listdir("/proc"):
-            if name.isdigit() and int(name) not in (me, keep) and not _zombie(name):
-                victims.append(int(name))
+            if name.isdigit() and not _zombie(name):
+                pid = int(name)
+                if pid != me and pid != keep and pid not in SPARED:
+                    victims.append(pid)
         if not victims or time.monotonic() > deadline:
             return reaped
         for pid in victims:
@@ -154,6 +166,7 @@ def reap_ready():
             return reaped
         if pid == 0:
             return reaped
+        SPARED.discard(pid)
         reaped.add(pid)
 
 
@@ -174,7 +187,17 @@ def reap_all(deadline_s=2.0):
             return True
         if pid == 0:
             time.sleep(0.002)
+        SPARED.discard(pid)
     return False
+
+
+def kill_rest(cfg):
+    """Every process but ours (and SPARED) dies and is reaped."""
+    if cfg.selective:
+        kill_all_but(None)
+    else:
+        kill_everything()
+        reap_all()
 
 
 def wipe(roots):
@@ -206,40 +229,49 @@ def wipe(roots):
 
 
 class ForkServer:
-    """The program's fork server, a child of the runner."""
+    """The program's fork server, a child of the runner. Made before its program is known (a
+    warm interpreter waiting for its start message: forked from the `Template`, or launched
+    fresh), then started on one program."""
 
-    def __init__(self, cfg, rlimits, path, attempt):
-        self.rlimits = rlimits
+    def __init__(self, pid, sock, rlimits, proc=None):
+        self.pid, self.sock, self.rlimits, self.proc = pid, sock, rlimits, proc
+        self.timeout = max(10.0, 2 * rlimits["CPU"][1] + 5)
+        self.nice = os.getpriority(os.PRIO_PROCESS, 0)  # inherited from us
+        self.affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+    @classmethod
+    def launch(cls, cfg, rlimits):
+        """A fresh interpreter (where there is no template)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.sock = ours
         try:
-            self.proc = subprocess.Popen(
-                [cfg.python, "-I", "-c", _FORKSERVER_SOURCE, str(theirs.fileno())],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=dict(ENV, HOME=cfg.workdir, TMPDIR=cfg.workdir),
-                cwd=cfg.workdir,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-                preexec_fn=_limiter(rlimits, cfg.uid),
-            )
+            proc = _popen_server(cfg, theirs, _limiter(rlimits, cfg.uid))
         except BaseException:
             ours.close()
             raise
         finally:
             theirs.close()
-        self.pid = self.proc.pid
-        self.nice = os.getpriority(os.PRIO_PROCESS, 0)  # inherited from us
-        self.affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        return cls(proc.pid, ours, rlimits, proc)
+
+    def alive(self):
+        return not _zombie(self.pid)
+
+    def start(self, attempt, path, setup):
+        """Compile the program (and its setup), load what it imports; OSError if it fails."""
         try:
-            self.sock.settimeout(max(10.0, 2 * rlimits["CPU"][1] + 5))
-            self.sock.send(json.dumps(dict(attempt, path=path)).encode())
-            if json.loads(self.sock.recv(1 << 16) or b"{}") != {"ready": True}:
+            self.sock.settimeout(self.timeout)
+            _send(self.sock, dict(attempt, path=path, setup=setup), [])
+            if self.sock.recv(64) != b"ready":
                 raise OSError("fork server did not start")
         except BaseException:
             self.stop()
             raise
+
+    def start_solo(self, attempt, path, setup, fds, cwd, env):
+        """Run the program's only test in this process itself, on `fds` (stdin, stdout, stderr);
+        OSError if the message cannot be sent."""
+        start = dict(attempt, path=path, setup=setup, solo=True, cwd=cwd, env=env)
+        _send(self.sock, start, fds)
+        self.sock.close()
 
     def healthy(self):
         """Alive and with the limits we gave it (a test of the same uid may have changed them)."""
@@ -266,21 +298,15 @@ class ForkServer:
     def spawn(self, fds, cwd, env, pid_r):
         """Ask for a test process on `fds` (the last one: the pid pipe's write end, `pid_r`
         its read end); its pid, or OSError."""
-        socket.send_fds(self.sock, [json.dumps({"cwd": cwd, "env": env}).encode()], fds)
+        _send(self.sock, {"cwd": cwd, "env": env}, fds)
         os.close(fds.pop())  # the pid pipe: from now on only the fork server's side holds it
-        deadline = time.monotonic() + self.sock.gettimeout()
-        data = b""
-        while True:  # until EOF: every write end closed (test process started, or failure)
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([pid_r], [], [], left)[0]:
-                raise OSError("fork server did not answer")
-            chunk = os.read(pid_r, 64)
-            if not chunk:
-                break
-            data += chunk
-        if not data.isdigit():
-            raise OSError("fork server went away")
-        return int(data)
+        return _read_pid(pid_r, time.monotonic() + self.sock.gettimeout())
+
+    def forget(self):
+        """It died with the rest (killed by us and reaped): drop our handles."""
+        self.sock.close()
+        if self.proc is not None:
+            self.proc.returncode = -9  # reaped already: keep Popen from waiting again
 
     def stop(self):
         try:
@@ -293,8 +319,124 @@ class ForkServer:
             try:
                 os.waitpid(self.pid, 0)
             except ChildProcessError:
-                pass
-            self.proc.returncode = -9  # reaped here: keep Popen from waiting again
+                pass  # not our child yet (its middle process): `kill_all_but` reaps it later
+            if self.proc is not None:
+                self.proc.returncode = -9
+
+
+class Template:
+    """A long-lived interpreter that never runs a program: it forks each program's fork server
+    (~1 ms, not an interpreter start). It lives beside the programs, with their uid, so like
+    the runner it is checked before each use (alive, not stopped, its limits, nice, affinity
+    and scheduling policy as it started); one that fails the check is replaced."""
+
+    def __init__(self, cfg):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        try:
+            self.proc = _popen_server(cfg, theirs, _limiter({}, cfg.uid), "template")
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.pid = self.proc.pid
+        SPARED.add(self.pid)
+        try:
+            self.sock.settimeout(10.0)
+            if self.sock.recv(64) != b"ready":
+                raise OSError("the template did not start")
+            self.state = self._state()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _state(self):
+        with open(f"/proc/{self.pid}/limits") as f:
+            limits = _limits_table(f.read())
+        with open(f"/proc/{self.pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+        affinity = os.sched_getaffinity(self.pid) if hasattr(os, "sched_getaffinity") else None
+        return limits, fields[16], fields[38], affinity  # nice, policy
+
+    def healthy(self):
+        if self.pid not in SPARED:
+            return False  # reaped: it died
+        try:
+            os.kill(self.pid, signal.SIGCONT)  # a program may have stopped it
+            return not _zombie(self.pid) and self._state() == self.state
+        except (OSError, ValueError, IndexError):
+            return False
+
+    def fork_server(self, rlimits):
+        """A new fork server for one program, with `rlimits`, as our child; OSError if none."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid_r, pid_w = os.pipe()
+        try:
+            self.sock.settimeout(10.0)
+            _send(self.sock, {"rlimits": rlimits}, [theirs.fileno(), pid_w])
+            os.close(pid_w)
+            pid_w = -1
+            theirs.close()
+            pid = _read_pid(pid_r, time.monotonic() + 10.0)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+            os.close(pid_r)
+            if pid_w >= 0:
+                os.close(pid_w)
+        return ForkServer(pid, ours, rlimits)
+
+    def stop(self):
+        self.sock.close()
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        SPARED.discard(self.pid)
+        self.proc.returncode = -9
+
+
+def _popen_server(cfg, theirs, preexec, *args):
+    return subprocess.Popen(
+        [cfg.python, "-I", "-c", _FORKSERVER_SOURCE, str(theirs.fileno()), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(ENV, HOME=cfg.workdir, TMPDIR=cfg.workdir),
+        cwd=cfg.workdir,
+        pass_fds=(theirs.fileno(),),
+        start_new_session=True,
+        preexec_fn=preexec,
+    )
+
+
+def _read_pid(pid_r, deadline):
+    """A pid written to a pipe, read until every write end is closed; OSError if none."""
+    data = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([pid_r], [], [], left)[0]:
+            raise OSError("fork server did not answer")
+        chunk = os.read(pid_r, 64)
+        if not chunk:
+            break
+        data += chunk
+    if not data.isdigit():
+        raise OSError("fork server went away")
+    return int(data)
+
+
+def _send(sock, message, fds):
+    # marshal: the fork server reads it without importing anything (json would cost it ~5 ms);
+    # version 2 holds plain data the same way in every Python 3.
+    socket.send_fds(sock, [marshal.dumps(message, 2)], fds)
 
 
 def _limits_table(text):
@@ -331,36 +473,55 @@ def _limiter(rlimits, uid):
 class Program:
     """One program and its tests, run one after another."""
 
-    def __init__(self, cfg, source, limits):
+    def __init__(self, cfg, source, limits, setup="", zygote=None, template=None):
         self.cfg = cfg
         self.source = source.encode("utf-8", "surrogatepass")
+        self.setup = setup.encode("utf-8", "surrogatepass") if setup else b""
         self.limits = limits
         self.rlimits = cfg.rlimits or rlimits_for(limits, cfg.extra_processes)
         self.path = os.path.join(cfg.workdir, "main.py")
+        self.setup_path = os.path.join(cfg.workdir, "setup.py") if setup else None
         self.server = None
+        self.zygote = zygote  # a warm interpreter with our rlimits, not started yet, or None
+        self.template = template
         self.attempt = 0
         self.last_error = ""
 
     def _fresh_workdir(self):
         wipe(self.cfg.scratch)
         os.makedirs(self.cfg.workdir, exist_ok=True)
-        with open(self.path, "wb") as f:
-            f.write(self.source)
+        files = [(self.path, self.source)]
+        if self.setup_path:
+            files.append((self.setup_path, self.setup))
+        for path, data in files:
+            with open(path, "wb") as f:
+                f.write(data)
+            if self.cfg.uid is not None:
+                os.chown(path, self.cfg.uid, self.cfg.uid)
         if self.cfg.uid is not None:
             os.chown(self.cfg.workdir, self.cfg.uid, self.cfg.uid)
-            os.chown(self.path, self.cfg.uid, self.cfg.uid)
+
+    def _take_zygote(self):
+        zygote, self.zygote = self.zygote, None
+        if zygote is not None and zygote.alive():
+            return zygote
+        if zygote is not None:
+            zygote.stop()
+        return None
 
     def _server(self):
         if self.server is not None and not self.server.healthy():
             self._stop_server()
         while self.server is None and self.attempt < len(_ATTEMPTS):
+            server = self._take_zygote() if self.attempt == 0 else None
             try:
-                self.server = ForkServer(self.cfg, self.rlimits, self.path, _ATTEMPTS[self.attempt])
+                server = server or new_server(self.cfg, self.template, self.rlimits)
+                server.start(_ATTEMPTS[self.attempt], self.path, self.setup_path)
+                self.server = server
             except (OSError, ValueError) as exc:
                 self.attempt += 1
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
-                kill_everything() if not self.cfg.selective else kill_all_but(None)
-                reap_all()
+                kill_rest(self.cfg)
         return self.server
 
     def _stop_server(self):
@@ -368,29 +529,92 @@ class Program:
             self.server.stop()
             self.server = None
 
+    def _env(self):
+        return dict(ENV, HOME=self.cfg.workdir, TMPDIR=self.cfg.workdir)
+
     def run_alone(self, stdin):
-        """A program with one test: exec a fresh interpreter, no fork server to start first."""
+        """A program with one test: a fresh interpreter, no fork server to start first."""
+        zygote = self._take_zygote()
+        if zygote is not None and self.cfg.selective:
+            return self._run_solo(zygote, stdin)
+        if zygote is not None:
+            zygote.stop()
         limits = self.limits
         self._fresh_workdir()
+        argv = [self.cfg.python, "-I", "main.py"]
+        if self.setup_path:
+            argv = [self.cfg.python, "-I", "-c", _SETUP_THEN_MAIN]
         return supervise.supervise(
-            [self.cfg.python, "-I", "main.py"],
+            argv,
             stdin=stdin,
             wall_s=limits["wall_s"],
             cpu_s=limits["cpu_s"],
             memory_mb=limits["memory_mb"],
             output_bytes=limits["output_bytes"],
-            env=dict(ENV, HOME=self.cfg.workdir, TMPDIR=self.cfg.workdir),
+            env=self._env(),
             cwd=self.cfg.workdir,
-            kill=lambda proc: kill_everything(),
+            kill=lambda proc: self._kill_tree(),
             preexec_fn=_limiter(self.rlimits, self.cfg.uid),
         )
+
+    def _run_solo(self, zygote, stdin):
+        """The one test in the warm interpreter itself: no interpreter start, no fork."""
+        limits = self.limits
+        self._fresh_workdir()
+        child_fds = []
+        out_r = err_r = -1
+        try:
+            child_fds.append(supervise.stdin_file(stdin))
+            out_r, out_w = os.pipe()
+            child_fds.append(out_w)
+            err_r, err_w = os.pipe()
+            child_fds.append(err_w)
+            start = time.monotonic()
+            zygote.start_solo(
+                _ATTEMPTS[0], self.path, self.setup_path, child_fds, self.cfg.workdir, self._env()
+            )
+        except (OSError, ValueError):
+            for fd in (out_r, err_r):
+                if fd >= 0:
+                    os.close(fd)
+            zygote.stop()
+            kill_all_but(None)
+            self.zygote = None
+            return self.run_alone(stdin)
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        row = supervise.watch(
+            zygote.pid,
+            out_r,
+            err_r,
+            start=start,
+            wall_s=limits["wall_s"],
+            cpu_s=limits["cpu_s"],
+            memory_mb=limits["memory_mb"],
+            output_bytes=limits["output_bytes"],
+            kill=lambda: kill_all_but(None, reap=False),
+            interrupt=self.interrupt,
+        )
+        if zygote.proc is not None:
+            zygote.proc.returncode = row["exit_code"] if row["exit_code"] is not None else -9
+        return row
+
+    def _kill_tree(self):
+        """Kill every process of the program, reaping none (the caller reaps its child)."""
+        if self.cfg.selective:
+            kill_all_but(None, reap=False)
+        else:
+            kill_everything()
+
+    interrupt = None  # (fd, callback) for `supervise.watch`: a message from the host mid-test
 
     def run_test(self, stdin):
         if not self.cfg.selective:
             # Between tests we could only kill everything, the fork server too: no gain.
             return self.run_alone(stdin)
         limits = self.limits
-        env = dict(ENV, HOME=self.cfg.workdir, TMPDIR=self.cfg.workdir)
+        env = self._env()
         for _ in range(2):
             self._fresh_workdir()
             server = self._server()
@@ -417,6 +641,7 @@ class Program:
             memory_mb=limits["memory_mb"],
             output_bytes=limits["output_bytes"],
             kill=lambda: kill_all_but(self.server.pid if self.server else None, reap=False),
+            interrupt=self.interrupt,
         )
         self._kill_test()
         return row
@@ -448,24 +673,27 @@ class Program:
         """Every process of the test dies and is reaped; the fork server stays."""
         if self.server is not None and self.cfg.selective:
             if self.server.pid in kill_all_but(self.server.pid):
-                self.server.proc.returncode = -9
-                self.server.sock.close()
+                self.server.forget()
                 self.server = None
         else:
             kill_everything()
             if self.server is not None:
-                self.server.sock.close()
-                self.server.proc.returncode = -9
+                self.server.forget()
                 self.server = None
             reap_all()
 
-    def close(self):
+    def kill(self):
+        """Every process of the program dies and is reaped (the scratch dirs stay, see wipe)."""
         if self.server is not None:
-            self.server.sock.close()
-            self.server.proc.returncode = -9
+            self.server.forget()
             self.server = None
-        kill_everything()
-        reap_all()
+        if self.zygote is not None:
+            self.zygote.forget()
+            self.zygote = None
+        kill_rest(self.cfg)
+
+    def close(self):
+        self.kill()
         wipe(self.cfg.scratch)
 
 
@@ -512,8 +740,17 @@ def _own_state():
 def serve(channel, cfg):
     """Answer requests until the host goes away.
 
+    The host may send a program's next tests before the answer to the current one (pipelining):
+    they wait in `inbox`. While a test runs, a message from the host is read at once: an "end"
+    (or the host going away) kills the test there, so stopping early wastes no test time.
+
     A reply carries "retire": true when a program changed the runner itself (see `_own_state`):
-    the host then replaces this sandbox, and the runner exits once the reply is out."""
+    the host then replaces this sandbox, and the runner exits once the reply is out.
+
+    Once a program is over (its processes killed and reaped, the reply sent), its scratch is
+    wiped and a warm interpreter is started for the next program (`ForkServer`, not yet given
+    a program): the next program skips the interpreter's start. A request with "cold": true
+    gets none of that (a fresh interpreter per test, as before fork servers; for comparisons)."""
     try:
         # Non-dumpable: a program of the same uid can neither ptrace us nor read our /proc.
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -522,12 +759,31 @@ def serve(channel, cfg):
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     wipe(cfg.scratch)
     state = _own_state()
+    inbox = collections.deque()
+    gone = object()
+
+    def on_message():
+        """A message arrived mid-test: stop the test for an "end" or EOF, else keep it."""
+        message = channel.read()
+        stop = message is None or bool(message.get("end"))
+        if stop:
+            inbox.clear()  # tests sent ahead of the end are never run
+        inbox.append(gone if message is None else message)
+        return stop
+
     program = None
+    zygote = None
+    warm_rlimits = None
+    template = None
     while True:
-        request = channel.read()
-        if request is None:
+        request = inbox.popleft() if inbox else channel.read()
+        if request is None or request is gone:
             if program is not None:
                 program.close()
+            if zygote is not None:
+                zygote.stop()
+            if template is not None:
+                template.stop()
             return  # host went away
         if request.get("ping"):
             channel.write({"pong": True})
@@ -536,12 +792,32 @@ def serve(channel, cfg):
             if program is not None:
                 program.close()
                 program = None
+                inbox.clear()  # tests of that program sent ahead
             channel.write({"ended": True})
+            template = _template(cfg, template)
+            zygote = _warm(cfg, template, warm_rlimits, zygote)
             continue
         if "program" in request:
             if program is not None:
                 program.close()
-            program = Program(cfg, request["program"], request["limits"])
+            rlimits = cfg.rlimits or rlimits_for(request["limits"], cfg.extra_processes)
+            cold = bool(request.get("cold"))
+            warm_rlimits = None if cold else rlimits
+            if zygote is not None and (cold or zygote.rlimits != rlimits):
+                zygote.stop()
+                zygote = None
+            if not cold:
+                template = _template(cfg, template)
+            program = Program(
+                cfg,
+                request["program"],
+                request["limits"],
+                request.get("setup") or "",
+                zygote,
+                None if cold else template,
+            )
+            program.interrupt = (channel.rfd, on_message)
+            zygote = None
         if program is None:
             channel.write(supervise.error_row("a test without a program", 0.0))
             continue
@@ -550,16 +826,62 @@ def serve(channel, cfg):
             row = program.run_alone(stdin)
         else:
             row = program.run_test(stdin)
-        if request.get("last"):
-            program.close()
-            program = None
+        last = request.get("last")
+        if last:
+            program.kill()  # before the check below: nothing of it may act after
         if _own_state() != state:
             row["retire"] = True
             channel.write(row)
-            if program is not None:
-                program.close()
+            program.close()
             return
         channel.write(row)
+        if last:
+            # After the answer: the host judges it while we clean up and warm up.
+            program.close()
+            program = None
+            template = _template(cfg, template)
+            zygote = _warm(cfg, template, warm_rlimits, zygote)
+
+
+def new_server(cfg, template, rlimits):
+    """A fork server not yet given its program: forked from the template when there is a
+    healthy one, else a fresh interpreter."""
+    if template is not None and template.healthy():
+        try:
+            return template.fork_server(rlimits)
+        except (OSError, ValueError):
+            pass
+    return ForkServer.launch(cfg, rlimits)
+
+
+def _warm(cfg, template, rlimits, zygote):
+    """A warm interpreter for the next program (only where a program cannot reach it: with our
+    own pid namespace's /proc, every process of the last program is dead by now)."""
+    if zygote is not None or rlimits is None or not cfg.selective:
+        return zygote
+    kill_all_but(None)
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in SPARED and int(name) != me and not _zombie(name):
+            return None  # something would not die: no interpreter for it to reach
+    try:
+        return new_server(cfg, template, rlimits)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def _template(cfg, template):
+    """The template, checked (and replaced when it fails the check or died)."""
+    if not cfg.selective:
+        return None
+    if template is not None and template.healthy():
+        return template
+    if template is not None:
+        template.stop()
+    try:
+        return Template(cfg)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
 
 
 def main():

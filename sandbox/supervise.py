@@ -122,16 +122,21 @@ def watch(
     memory_mb: int,
     output_bytes: int,
     kill: Callable[[], None],
+    interrupt: tuple[int, Callable[[], bool]] | None = None,
 ) -> dict:
     """Collect capped stdout/stderr of our child `pid` until it exits or a limit is hit; reap it.
 
-    Closes `out_fd` and `err_fd`. `kill()` must kill the child's whole process tree. Returns a
+    Closes `out_fd` and `err_fd`. `kill()` must kill the child's whole process tree. With
+    `interrupt` (fd, callback): when fd turns readable the callback runs, and if it returns True
+    the child is stopped there (status "sandbox_error", reason "stopped"). Returns a
     JSON-friendly dict with the fields of `RunResult`.
     """
     out, err = bytearray(), bytearray()
     sel = selectors.DefaultSelector()
     try:
-        reaped, verdict = _pump(pid, sel, out_fd, err_fd, out, err, start + wall_s, output_bytes)
+        reaped, verdict = _pump(
+            pid, sel, out_fd, err_fd, out, err, start + wall_s, output_bytes, interrupt
+        )
         if reaped is None:
             kill()
             reaped = _reap(pid, deadline=time.monotonic() + 5.0)
@@ -148,6 +153,8 @@ def watch(
     wall = time.monotonic() - start
     if reaped is None:
         return error_row("child did not die after SIGKILL", wall)
+    if verdict == "stopped":
+        return error_row("stopped: the host ended the program", wall)
     status, usage = reaped
     code = os.waitstatus_to_exitcode(status)
     if not verdict and (len(out) > output_bytes or len(err) > output_bytes):
@@ -209,8 +216,10 @@ def _last_line(stderr: bytes) -> str:
     return ""
 
 
-def _pump(pid, sel, out_fd, err_fd, out, err, deadline, cap):
+def _pump(pid, sel, out_fd, err_fd, out, err, deadline, cap, interrupt=None):
     """Move bytes until the child exits or a limit is hit. Returns (reaped or None, verdict)."""
+    if interrupt is not None:
+        sel.register(interrupt[0], selectors.EVENT_READ, "interrupt")
     pidfd = None
     if hasattr(os, "pidfd_open"):
         try:
@@ -240,6 +249,10 @@ def _pump(pid, sel, out_fd, err_fd, out, err, deadline, cap):
             for key, _ in sel.select(wait):
                 if key.data == "exit":
                     continue
+                if key.data == "interrupt":
+                    if interrupt[1]():
+                        return None, "stopped"
+                    continue
                 try:
                     chunk = os.read(key.fd, _CHUNK)
                 except BlockingIOError:
@@ -254,6 +267,8 @@ def _pump(pid, sel, out_fd, err_fd, out, err, deadline, cap):
         if pidfd is not None:
             sel.unregister(pidfd)
             os.close(pidfd)
+        if interrupt is not None:
+            sel.unregister(interrupt[0])
 
 
 def _drain(sel, out, err, cap):
