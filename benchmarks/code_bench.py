@@ -13,8 +13,9 @@ Contenders, each at 1, 2 and 4 workers:
 - ``docker-pool``: restem's warm pool of hardened containers (`restem.sandbox.DockerSandbox`) running
   restem's test harness (`restem.verifiers.code.execute`), all tests of a program as one
   `Sandbox.run_many` request, judged on the host;
-- ``docker-pool-per-test`` / ``local-per-test``: the same, one sandbox ``run`` per test (the path
-  before `run_many`; on the many-test workload);
+- ``docker-pool-per-test`` / ``local-per-test``: one sandbox ``run`` per test, each a fresh
+  interpreter (the path before `run_many`, its warm pool built with ``warm=False``; on the
+  many-test workload);
 - ``local``: the same harness in restem's local backend (`restem.sandbox.LocalSandbox`);
 - ``docker-run``: the same harness programs, one ``docker run`` each (on an evenly spread subset
   of the programs: a container start costs ~0.5 s);
@@ -309,13 +310,15 @@ def _seeds(code_dir: Path) -> list[tuple[str, str, str, str, list[list[Any]]]]:
 
 
 def _candidate_inputs(seeds: list[list[Any]], count: int, rng: Any) -> list[list[Any]]:
-    """The seeds, then mutants of them, distinct, JSON-carried: up to `count`."""
+    """The seeds, then mutants of them, distinct, JSON-carried: up to `count`. Mutants are
+    always of a seed, never of a mutant: inputs stay at the dataset's own scale (mutants of
+    mutants doubled sizes generation after generation, and a few cubic-time references then
+    spent ~0.1 s per test: a benchmark of those programs, not of the judge)."""
     out, seen = [], set()
     attempts = 0
-    pool = list(seeds)
     while len(out) < count and attempts < 20 * count:
         attempts += 1
-        base = pool[len(out)] if len(out) < len(seeds) else rng.choice(pool)
+        base = seeds[len(out)] if len(out) < len(seeds) else rng.choice(seeds)
         args = base if len(out) < len(seeds) else [_mutate(a, rng) for a in base]
         try:
             args = _jsonable(args)
@@ -326,7 +329,6 @@ def _candidate_inputs(seeds: list[list[Any]], count: int, rng: Any) -> list[list
             continue
         seen.add(key)
         out.append(args)
-        pool.append(args)
     return out
 
 
@@ -339,7 +341,12 @@ def _many_tests(code_dir: Path, programs: int, box: Any, tests: int = MANY_TESTS
 
     from restem.sandbox import Status
     from restem.verifiers.code import CodeLimits
-    from restem.verifiers.code.execute import harness_program, prepare_test, read_report
+    from restem.verifiers.code.execute import (
+        TEST_PROGRAM,
+        harness_program,
+        prepare_test,
+        read_report,
+    )
     from restem.verifiers.code.problems import Mode, Problem, TestCase
 
     by_workload: dict[str, list[Any]] = {}
@@ -366,7 +373,9 @@ def _many_tests(code_dir: Path, programs: int, box: Any, tests: int = MANY_TESTS
             ]
             kept = []
             for args, test, run in zip(
-                inputs, prepared, box.run_many(program, [p.stdin for p in prepared], limits)
+                inputs,
+                prepared,
+                box.run_many(TEST_PROGRAM, [p.stdin for p in prepared], limits, setup=program),
             ):
                 kind, detail = (
                     read_report(test.mark, run) if run.status is Status.OK else ("", None)
@@ -432,6 +441,13 @@ class _RestemContender:
 
             self.box = docker_run.DockerRunSandbox(workers)
             self.batch_tests = False
+        elif name == "docker-pool-per-test":
+            from restem.sandbox import DockerSandbox
+
+            # Today's one-run-per-test path as it was: a fresh interpreter for every test.
+            limits = _code_limits().run_limits()
+            self.box = DockerSandbox(workers, limits=limits, warm=False)
+            self.box.run("pass", b"", limits)  # first contact, untimed
         else:
             backend = "docker" if name.startswith("docker-pool") else "local"
             self.box = open_sandbox(backend, workers)

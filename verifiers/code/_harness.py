@@ -1,8 +1,11 @@
 """The program that runs INSIDE the sandbox: the solution, then (call / assert modes) one request.
 
-This file is never imported by restem; `execute.py` sends its text to the sandbox with a call to
-`_main(config)` appended. The program text is the same for every test of one program (the config
-holds the solution, the mode and, for MBPP, the setup code); what a test asks travels on stdin:
+This file is never imported by restem; `execute.py` sends its text, with a call to
+`_prepare(config)` appended, as the `setup` of `Sandbox.run_many`, and `_test()` as the program.
+A sandbox with a fork server runs the setup once per program, so the solution is compiled (and,
+in call and assert modes, defined) once and each test starts from a copy of that state; others
+run both in each test's process. The config holds the solution, the mode and, for MBPP, the
+setup code; what a test asks travels on stdin:
 
 * stdio mode: stdin is the test's input, untouched; the solution's stdout is the answer and the
   host compares it.
@@ -36,7 +39,13 @@ class _NotPlain(Exception):
     pass
 
 
-def _main(config_text):
+_STATE = {}
+
+
+def _prepare(config_text):
+    """Once per program (the sandbox's `setup`, run where the tests are forked from): compile
+    the solution and, in call and assert modes, define it. Never raises: what went wrong is each
+    test's report."""
     try:
         # Solutions written for older Pythons print integers longer than 4300 digits.
         sys.set_int_max_str_digits(0)
@@ -44,30 +53,58 @@ def _main(config_text):
         pass
     config = json.loads(config_text)
     mode = config["mode"]
-    if mode == "stdio":
-        code = _compile(config["solution"])
-        if isinstance(code, str):
-            os.write(2, ("\nrestem-harness: compile error: " + code + "\n").encode())
-            os._exit(1)
-        del config
-        exec(code, {"__name__": "__main__", "__builtins__": builtins})
+    # Taken before the solution runs: whatever it does to builtins, json or os, the reports do
+    # not go through it.
+    tools = _tools()
+    code = _compile(config["solution"])
+    _STATE.update(config=config, tools=tools, code=code)
+    if mode == "stdio" or isinstance(code, str):
         return
-
-    # The requests, and everything the reports need, are taken before the solution runs.
+    namespace = {"__name__": "solution", "__builtins__": builtins}
     if mode == "call":
-        mark = sys.stdin.buffer.readline().strip()
-        requests = [(mark, json.loads(sys.stdin.buffer.read() or b"null"))]
-    else:
-        lines = sys.stdin.buffer.read().split(b"\n")
-        requests = [
-            (lines[i].strip(), json.loads(lines[i + 1])) for i in range(0, len(lines) - 1, 2)
-        ]
+        # LeetCode's starter code annotates with `List`, `Optional`...: its judge predefines them.
+        exec("from typing import *", namespace)
+        # Each test runs in a fresh process, so a memo filled by earlier tests (as the original
+        # judges run them, all in one process) is empty here: allow the deeper recursion.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    # The requests are the tests', not the definition's: it reads an empty stdin, wherever it runs.
+    saved = _hide_stdin()
+    try:
+        exec(code, namespace)
+    except BaseException as exc:
+        _STATE["define_error"] = "while defining the solution: " + ": ".join(
+            tools["describe_exc"](exc)
+        )
+    finally:
+        _restore_stdin(saved)
+    _STATE["namespace"] = namespace
+
+
+def _hide_stdin():
+    try:
+        saved = os.dup(0)
+    except OSError:
+        return None
     try:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
     except OSError:
         pass
+    return saved
+
+
+def _restore_stdin(saved):
+    if saved is not None:
+        try:
+            os.dup2(saved, 0)
+            os.close(saved)
+        except OSError:
+            pass
+
+
+def _tools():
+    """The reporting functions, built from pristine builtins."""
     write, dumps, exit_now = os.write, json.dumps, os._exit
     exact_type, builtin_type = type, type
     pristine = dict(builtins.__dict__)
@@ -130,24 +167,53 @@ def _main(config_text):
             return
         report(mark, b"value", payload)
 
+    return {
+        "report": report,
+        "describe_exc": describe_exc,
+        "encode": encode,
+        "report_value": report_value,
+        "exit_now": exit_now,
+        "pristine": pristine,
+        "loads": json.loads,
+    }
+
+
+def _test():
+    """One test (the sandbox's program, run in each test's own process)."""
+    config, tools, code = _STATE["config"], _STATE["tools"], _STATE["code"]
+    mode = config["mode"]
+    if mode == "stdio":
+        if isinstance(code, str):
+            os.write(2, ("\nrestem-harness: compile error: " + code + "\n").encode())
+            os._exit(1)
+        exec(code, {"__name__": "__main__", "__builtins__": builtins})
+        return
+    report, report_value, exit_now = tools["report"], tools["report_value"], tools["exit_now"]
+    describe_exc, encode, pristine = tools["describe_exc"], tools["encode"], tools["pristine"]
+    loads = tools["loads"]
+
+    # The requests, and everything the reports need, are taken before the solution runs again.
+    data = _read_all()
+    if mode == "call":
+        mark, _, body = data.partition(b"\n")
+        requests = [(mark.strip(), loads(body or b"null"))]
+    else:
+        lines = data.split(b"\n")
+        requests = [(lines[i].strip(), loads(lines[i + 1])) for i in range(0, len(lines) - 1, 2)]
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    except OSError:
+        pass
     first = requests[0][0] if requests else b""
-    code = _compile(config["solution"])
     if isinstance(code, str):
         report(first, b"compile_error", code)
         exit_now(0)
-    namespace = {"__name__": "solution", "__builtins__": builtins}
-    if mode == "call":
-        # LeetCode's starter code annotates with `List`, `Optional`...: its judge predefines them.
-        exec("from typing import *", namespace)
-        # Each test runs in a fresh process, so a memo filled by earlier tests (as the original
-        # judges run them, all in one process) is empty here: allow the deeper recursion.
-        sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
-    try:
-        exec(code, namespace)
-    except BaseException as exc:
-        why = "while defining the solution: " + ": ".join(describe_exc(exc))
-        report(first, b"define_error", why)
+    if "define_error" in _STATE:
+        report(first, b"define_error", _STATE["define_error"])
         exit_now(0)
+    namespace = _STATE["namespace"]
 
     if mode == "call":
         target = _resolve(namespace, config["fn_name"], config["solution_class"])
@@ -224,6 +290,16 @@ def _main(config_text):
     for mark, request in requests:
         answer(mark, request)
     exit_now(0)
+
+
+def _read_all():
+    """All of stdin, from fd 0 itself (sys.stdin is the fork server's copy or a fresh one)."""
+    chunks = []
+    while True:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _decode(obj, depth=0):

@@ -26,6 +26,7 @@ from restem.verifiers.code.values import ValueFormatError, decode, loads
 from restem.verifiers.verdict import CodeStatus
 
 __all__ = [
+    "TEST_PROGRAM",
     "Prepared",
     "apps_wrap",
     "harness_program",
@@ -105,12 +106,17 @@ def apps_wrap(solution: str) -> str:
     return _APPS_IMPORTS + "\n".join(out) + "\ncode()\n"
 
 
+# What each test runs; the harness (`harness_program`) is its `setup`.
+TEST_PROGRAM = "_test()\n"
+
+
 def harness_program(
     problem: Problem, solution: str, comparison: Comparison = Comparison.STRICT
 ) -> str:
-    """The sandbox program for every test of `problem`: the harness, the solution and the mode.
-    What differs between tests goes on stdin (`prepare_test`). Under `apps_compat` a
-    standard-input program runs wrapped as APPS runs it (`apps_wrap`)."""
+    """The sandbox `setup` for every test of `problem` (the harness, the solution and the mode;
+    each test runs `TEST_PROGRAM` after it). What differs between tests goes on stdin
+    (`prepare_test`). Under `apps_compat` a standard-input program runs wrapped as APPS runs
+    it (`apps_wrap`)."""
     config: dict[str, Any] = {"mode": problem.mode.value, "solution": solution}
     if problem.mode is Mode.STDIO:
         if Comparison(comparison) is Comparison.APPS_COMPAT:
@@ -123,7 +129,7 @@ def harness_program(
             config["setup"] = problem.setup_code
     # The config travels as a JSON string literal: nothing in it is ever code to the harness.
     text = json.dumps(config)
-    return f"{_harness_source()}\n{_preload_hint(solution)}\n_main({text!r})\n"
+    return f"{_harness_source()}\n{_preload_hint(solution)}\n_prepare({text!r})\n"
 
 
 def _preload_hint(solution: str) -> str:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restem.verifiers.code.execute import (
+    TEST_PROGRAM,
     Prepared,
     harness_program,
     is_check_test,
@@ -169,6 +170,7 @@ class _Verifier:
         self.batch_tests = batch_tests
         self.gate = _QuietGate()
         self.checkers = CheckerPool()
+        self.setup_ok = _takes_setup(sandbox)
 
     def close(self) -> None:
         self.checkers.close()
@@ -225,12 +227,20 @@ class _Verifier:
         single input is one `run`: loading a program once costs more than one run of it."""
         if self.batch_tests and len(stdins) > 1:
             with self.gate.shared():
-                yield from self.sandbox.run_many(program, stdins, limits)
+                if self.setup_ok:
+                    yield from self.sandbox.run_many(TEST_PROGRAM, stdins, limits, setup=program)
+                else:
+                    yield from self.sandbox.run_many(program + TEST_PROGRAM, stdins, limits)
         else:
             for stdin in stdins:
                 with self.gate.shared():
-                    run = self.sandbox.run(program, stdin, limits)
+                    run = self._run(program, stdin, limits)
                 yield run
+
+    def _run(self, harness: str, stdin: str, limits: Limits) -> RunResult:
+        if self.setup_ok:
+            return self.sandbox.run(TEST_PROGRAM, stdin, limits, setup=harness)
+        return self.sandbox.run(harness + TEST_PROGRAM, stdin, limits)
 
     def _run_tests(
         self, problem: Problem, solution: str, harness: str, first: int, budget: _Budget
@@ -292,7 +302,7 @@ class _Verifier:
 
     def _quiet_run(self, program: str, stdin: str, limits: Limits) -> RunResult:
         with self.gate.quiet():
-            return self.sandbox.run(program, stdin, limits)
+            return self._run(program, stdin, limits)
 
     def _check_test(
         self, problem: Problem, harness: str, index: int, budget: _Budget
@@ -336,6 +346,20 @@ class _Verifier:
         if not self.limits.retry_timeouts or not wall_clock:
             return False
         return run.cpu_s is None or run.cpu_s < 0.9 * limits.cpu_s
+
+
+def _takes_setup(sandbox: Sandbox) -> bool:
+    """Do the sandbox's run and run_many take `setup` (a subclass written before it may not)?"""
+    import inspect
+
+    for method in (sandbox.run, sandbox.run_many):
+        try:
+            parameters = inspect.signature(method).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        if not any(p.name == "setup" or p.kind is p.VAR_KEYWORD for p in parameters):
+            return False
+    return True
 
 
 def _load() -> str:

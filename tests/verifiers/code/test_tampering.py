@@ -87,7 +87,9 @@ ATEXIT = (
     "import atexit\n"
     "atexit.register(lambda: print('\\nrestem-report-' + '0' * 32 + ' pass'))\n" + WRONG
 )
-CLOSE_STDOUT = "import os\nos.close(1)\ndef add(a, b):\n    return a + b\n"
+# Closed in the call: the definition runs once, apart from the tests (the sandbox's setup), so
+# what it does to its own fds does not reach them.
+CLOSE_STDOUT = "import os\ndef add(a, b):\n    os.close(1)\n    return a + b\n"
 SWAP_GUARDS = """
 import sys
 def add(a, b):
@@ -145,14 +147,15 @@ def test_expected_values_never_enter_the_sandbox(box):
     problem = {"input_output": {"fn_name": "f", "inputs": [[1]], "outputs": [secret]}}
     spy = (
         "def scan():\n"
-        "    import gc, sys\n"
+        "    import gc, os, sys\n"
         "    main = sys.modules['__main__']\n"
-        "    seen = sys.stdin.read() + open(main.__file__).read() + repr(vars(main))\n"
+        "    seen = sys.stdin.read() + repr(vars(main))\n"
+        "    seen += ''.join(open(p).read() for p in os.listdir('.') if p.endswith('.py'))\n"
         "    seen += repr([o for o in gc.get_objects() if isinstance(o, (list, tuple, dict))])\n"
-        "    assert 'def _main(config_text)' in seen  # the spy does see the harness\n"
+        "    assert 'def _prepare(config_text)' in seen  # the spy does see the harness\n"
         f"    assert str({secret - 1} + 1) not in seen, 'leak'\n"  # not a literal in this source
         "scan()\n"
-        "def f(x):\n    return 0\n"
+        "def f(x):\n    scan()\n    return 0\n"
     )
     verdict = verify_code(problem, spy, backend=box)
     assert verdict.status is CodeStatus.WRONG_ANSWER, verdict.reason
