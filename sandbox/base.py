@@ -14,6 +14,13 @@ __all__ = ["Program", "Sandbox"]
 Program = tuple[str, str | bytes]
 
 
+def _options(setup: str, preamble: str) -> dict[str, str]:
+    options = {"setup": setup} if setup else {}
+    if preamble:
+        options["preamble"] = preamble
+    return options
+
+
 def as_bytes(data: str | bytes | None) -> bytes:
     if data is None:
         return b""
@@ -43,10 +50,11 @@ class Sandbox:
         limits: Limits | None = None,
         *,
         setup: str = "",
+        preamble: str = "",
     ) -> RunResult:
         """Run one program on one input. By default the first (only) result of `run_many`."""
-        # Passed on only when given: a subclass written before `setup` still works without one.
-        options = {"setup": setup} if setup else {}
+        # Passed on only when given: a subclass written before them still works without them.
+        options = _options(setup, preamble)
         results = self.run_many(program, [stdin], limits, **options)
         try:
             return next(results)
@@ -60,6 +68,7 @@ class Sandbox:
         limits: Limits | None = None,
         *,
         setup: str = "",
+        preamble: str = "",
     ) -> Iterator[RunResult]:
         """Run one program on many inputs (its tests); results in input order, yielded as each
         finishes. Each input runs in its own process with its own limits, stdin file and clean
@@ -71,11 +80,16 @@ class Sandbox:
         and start each test from a copy of the state it left; so it should neither read stdin
         nor print (there, it gets no stdin and its output is discarded).
 
+        `preamble`: YOUR OWN trusted Python source, never a program's, run before `setup` in
+        the same namespace (a test harness's definitions, say). A backend may run it once for
+        all the programs that share it, outside any program's isolation: that is why it must
+        not hold untrusted code.
+
         An open `run_many` holds one of the sandbox's `workers` slots until its last result or
         until it is closed: one thread should not interleave more of them than `workers`.
         Backends override this to load the program once; this default runs each input with `run`.
         """
-        options = {"setup": setup} if setup else {}
+        options = _options(setup, preamble)
         for stdin in stdins:
             yield self.run(program, stdin, limits, **options)
 

@@ -143,14 +143,33 @@ def imported_modules(tree):
     return names
 
 
-def _preload(source):
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
-    import ast
+def _code_imports(code):
+    """Top-level names of the modules a compiled program imports (IMPORT_NAME in its code
+    objects): what `imported_modules` finds in the source, without parsing it again."""
+    import opcode
 
-    try:
-        names = imported_modules(ast.parse(source))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return
+    import_name, extended = opcode.opmap["IMPORT_NAME"], opcode.opmap["EXTENDED_ARG"]
+    names, todo = set(), [code]
+    while todo:
+        co = todo.pop()
+        todo.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+        raw, arg = co.co_code, 0
+        for i in range(0, len(raw) - 1, 2):
+            op, arg = raw[i], (arg << 8) | raw[i + 1]
+            if op == import_name and arg < len(co.co_names):
+                names.add(co.co_names[arg].partition(".")[0])
+            if op != extended:
+                arg = 0
+    names.discard("")
+    return names
+
+
+def _preload(*codes):
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    names = set()
+    for code in codes:
+        if code is not None:
+            names |= _code_imports(code)
     for name in sorted(names):
         if name in NO_PRELOAD or not (name in stdlib or name in JUDGE_PACKAGES):
             continue
@@ -230,9 +249,9 @@ def _finish(status):
     os._exit(status)
 
 
-def _main_module(path):
-    """A fresh `__main__` module, as `python main.py` has it."""
-    main = types.ModuleType("__main__")
+def _main_module(path, main=None):
+    """A `__main__` module as `python main.py` has it: fresh, or `main` (a preamble's)."""
+    main = main or types.ModuleType("__main__")
     main.__file__ = path
     main.__builtins__ = builtins
     main.__cached__ = None
@@ -281,9 +300,10 @@ def _run_program(code, path, main):
 # What a test execs when nothing was compiled ahead and there is a setup: setup.py, then
 # main.py, in one `__main__` namespace.
 _SETUP_THEN_MAIN = (
-    "__import__('sys').argv[:] = ['main.py']; "
-    "exec(compile(open('setup.py', 'rb').read(), 'setup.py', 'exec')); "
-    "exec(compile(open('main.py', 'rb').read(), 'main.py', 'exec'))"
+    "__import__('sys').argv[:] = ['main.py']\n"
+    "for __restem_file in ('preamble.py', 'setup.py', 'main.py'):\n"
+    "    if __import__('os').path.exists(__restem_file):\n"
+    "        exec(compile(open(__restem_file, 'rb').read(), __restem_file, 'exec'))\n"
 )
 
 
@@ -387,21 +407,25 @@ def _after_clone():
 
 
 def _compile(path):
-    """(source, code object) of a file, code None when it does not compile."""
+    """The code object of a file, None when it does not compile."""
     with open(path, "rb") as f:
         source = f.read()
     try:
-        return source, compile(source, path, "exec", dont_inherit=True)
+        return compile(source, path, "exec", dont_inherit=True)
     except BaseException:
-        return source, None  # each test runs `python main.py` and reports the error itself
+        return None  # each test runs `python main.py` and reports the error itself
 
 
-def _run_setup(setup_code, main):
-    """Run the setup as `__main__`; did it finish without raising?"""
+def _run_setups(codes, main):
+    """Run the preamble and setup code objects (None: did not compile) as `__main__`; did
+    they all finish without raising?"""
     ours = sys.modules["__main__"]
     sys.modules["__main__"] = main
     try:
-        exec(setup_code, main.__dict__)
+        for code in codes:
+            if code is None:
+                return False
+            exec(code, main.__dict__)
         return True
     except BaseException:
         return False
@@ -409,32 +433,59 @@ def _run_setup(setup_code, main):
         sys.modules["__main__"] = ours
 
 
-def _solo(ctl, start, fds, code, setup_code, path):
+def _solo(ctl, start, fds, code, setup_codes, main):
     """The program's only test, run by this very process; never returns. The setup runs first,
     before the test's fds are in place, as it would in a fork server."""
-    main = _main_module(path)
-    if start.get("setup"):
-        if code is not None and setup_code is not None:
-            if not _run_setup(setup_code, main):
-                code = None
-        else:
-            code = None
+    if code is not None and not _run_setups(setup_codes, main):
+        code = None
+    for stream in (sys.stdout, sys.stderr):  # what the setup printed goes where ours goes
+        try:
+            stream.flush()
+        except BaseException:
+            pass
     try:
         ctl.detach()
         _become_test(fds, start)
         if code is None:
-            _exec_fresh(start["env"], start.get("setup"))
+            _exec_fresh(start["env"], start.get("setup") or start.get("preamble"))
     except BaseException as exc:
         try:
             os.write(2, f"restem-forkserver: {exc}\n".encode())
         finally:
             os._exit(125)
-    _run_program(code, path, main)
+    _run_program(code, start["path"], main)
+
+
+_PREAMBLES = {}  # preamble text -> the `__main__` module it ran in (here, in the template)
+
+
+def _preamble(text):
+    """A module the preamble (trusted code of the host's: never a program's) ran in, made once
+    for all the programs that share it; None when there is none or it fails."""
+    if not text:
+        return None
+    if text not in _PREAMBLES:
+        if len(_PREAMBLES) >= 4:
+            _PREAMBLES.clear()
+        module = types.ModuleType("__main__")
+        module.__builtins__ = builtins
+        ours = sys.modules["__main__"]
+        sys.modules["__main__"] = module
+        try:
+            exec(compile(text, "preamble.py", "exec", dont_inherit=True), module.__dict__)
+        except BaseException:
+            module = None
+        finally:
+            sys.modules["__main__"] = ours
+        _PREAMBLES[text] = module
+        gc.freeze()
+    return _PREAMBLES[text]
 
 
 def _template(ctl):
     """Long-lived: never runs a program, forks a fresh fork server for each. Request:
-    {"rlimits": {...}} with fds [the new server's control socket, a pid pipe]."""
+    {"rlimits": {...}, "preamble": text or None} with fds [the new server's control socket,
+    a pid pipe]."""
     import resource
 
     for name in (*WARM_MODULES, "ast"):  # the fork servers find these loaded, at no cost
@@ -453,6 +504,7 @@ def _template(ctl):
         if request is None:
             return
         try:
+            premade = _preamble(request.get("preamble"))
             if len(fds) == 2 and os.fork() == 0:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 try:
@@ -469,7 +521,7 @@ def _template(ctl):
                             server = _socket.socket(fileno=fds[0])
                         except BaseException:
                             os._exit(125)
-                        _fork_server(server)
+                        _fork_server(server, premade)
                         os._exit(0)
                 finally:
                     os._exit(0)
@@ -491,8 +543,9 @@ def main():
     _fork_server(ctl)
 
 
-def _fork_server(ctl):
-    """One program: its start message, then a test process per request."""
+def _fork_server(ctl, premade=None):
+    """One program: its start message, then a test process per request. `premade`: a
+    `__main__` module the template already ran this program's preamble in."""
     try:
         start, fds = _receive(ctl)
     except (OSError, ValueError, EOFError, TypeError):
@@ -500,25 +553,25 @@ def _fork_server(ctl):
     if start is None:
         return  # the runner closed the socket: never used
     path, setup = start["path"], start.get("setup")
-    code = setup_code = None
+    # Files to run before the program, as code objects (None: does not compile).
+    preamble = start.get("preamble") if premade is None else None
+    code, setups = None, []
+    main = _main_module(path, premade)
     if start["compile"]:
-        source, code = _compile(path)
-        if setup:
-            setup_source, setup_code = _compile(setup)
-            source = setup_source + b"\n" + source
+        code = _compile(path)
+        setups = [_compile(f) for f in (preamble, setup) if f]
         if start.get("solo"):
-            _solo(ctl, start, fds, code, setup_code, path)
+            _solo(ctl, start, fds, code, setups, main)
         if code is not None and start["preload"]:
-            _preload(source)
-        del source
+            _preload(code, *setups)
     elif start.get("solo"):
-        _solo(ctl, start, fds, None, None, path)
-    main = _main_module(path)
+        _solo(ctl, start, fds, None, [], main)
     # Output of the setup goes nowhere (the fork server's fds are /dev/null).
-    if code is not None and setup and (setup_code is None or not _run_setup(setup_code, main)):
+    if code is not None and not _run_setups(setups, main):
         code = None
     if code is None:
         main = None
+    setup = setup or start.get("preamble")  # what a fresh interpreter must run first
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # middle processes reap themselves
     # Objects alive now are never collected in a test process: its garbage collector does not
     # walk (and so copy) the pages they are on.

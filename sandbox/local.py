@@ -127,13 +127,17 @@ class LocalSandbox(Sandbox):
         limits: Limits | None = None,
         *,
         setup: str = "",
+        preamble: str = "",
     ) -> Iterator[RunResult]:
         """All tests of `program` in one pid namespace, one after another: the runner there
         compiles it once and forks a fresh process per test (see runner.py). Stop iterating and
-        the rest are not run."""
-        if not isinstance(program, str) or not isinstance(setup, str):
+        the rest are not run. (A namespace serves one program: the preamble is just the start
+        of the setup here.)"""
+        if not all(isinstance(x, str) for x in (program, setup, preamble)):
             raise TypeError(f"program must be str, got {type(program).__name__}")
         limits = limits or Limits()
+        if preamble:
+            setup = f"{preamble}\n{setup}"
         if not self._flags & CLONE_NEWPID:
             # One process per test anyway: the setup simply runs first in each.
             whole = f"{setup}\n{program}" if setup else program

@@ -233,8 +233,10 @@ class ForkServer:
     warm interpreter waiting for its start message: forked from the `Template`, or launched
     fresh), then started on one program."""
 
-    def __init__(self, pid, sock, rlimits, proc=None):
+    def __init__(self, pid, sock, rlimits, proc=None, preamble=""):
         self.pid, self.sock, self.rlimits, self.proc = pid, sock, rlimits, proc
+        self.preamble = preamble  # the preamble its template already ran for it
+        self.state = None
         self.timeout = max(10.0, 2 * rlimits["CPU"][1] + 5)
         self.nice = os.getpriority(os.PRIO_PROCESS, 0)  # inherited from us
         self.affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
@@ -255,43 +257,42 @@ class ForkServer:
     def alive(self):
         return not _zombie(self.pid)
 
-    def start(self, attempt, path, setup):
+    def start(self, attempt, path, setup, preamble):
         """Compile the program (and its setup), load what it imports; OSError if it fails."""
         try:
             self.sock.settimeout(self.timeout)
-            _send(self.sock, dict(attempt, path=path, setup=setup), [])
+            _send(self.sock, dict(attempt, path=path, setup=setup, preamble=preamble), [])
             if self.sock.recv(64) != b"ready":
                 raise OSError("fork server did not start")
+            self.state = _process_state(self.pid)  # before any test: what `healthy` expects
         except BaseException:
             self.stop()
             raise
 
-    def start_solo(self, attempt, path, setup, fds, cwd, env):
+    def start_solo(self, attempt, path, setup, preamble, fds, cwd, env):
         """Run the program's only test in this process itself, on `fds` (stdin, stdout, stderr);
         OSError if the message cannot be sent."""
-        start = dict(attempt, path=path, setup=setup, solo=True, cwd=cwd, env=env)
+        start = dict(
+            attempt, path=path, setup=setup, preamble=preamble, solo=True, cwd=cwd, env=env
+        )
         _send(self.sock, start, fds)
         self.sock.close()
 
     def healthy(self):
-        """Alive and with the limits we gave it (a test of the same uid may have changed them)."""
+        """Alive and as it was when it started (a test of the same uid may have changed its
+        limits, nice, affinity, scheduling policy or I/O priority)."""
         try:
             os.kill(self.pid, signal.SIGCONT)  # a test may have stopped it
-            # /proc/<pid>/limits, not prlimit(): that needs CAP_SYS_RESOURCE across uids.
-            with open(f"/proc/{self.pid}/limits") as f:
-                table = f.read()
             with open(f"/proc/{self.pid}/stat", "rb") as f:
                 fields = f.read().rpartition(b")")[2].split()
-            nice = int(fields[16])
-            if (
-                fields[0] in (b"Z", b"X", b"x")
-                or nice != self.nice
-                or (self.affinity is not None and os.sched_getaffinity(self.pid) != self.affinity)
-            ):
+            if fields[0] in (b"Z", b"X", b"x"):
                 return False
+            state = _process_state(self.pid)
         except (OSError, ValueError, IndexError):
             return False
-        return _limits_table(table) == {
+        if self.state is None:
+            return False
+        return state == self.state and _limits_table(state[0]) == {
             _LIMIT_NAMES[name]: tuple(self.rlimits[name]) for name in _RLIMITS
         }
 
@@ -352,12 +353,7 @@ class Template:
             raise
 
     def _state(self):
-        with open(f"/proc/{self.pid}/limits") as f:
-            limits = _limits_table(f.read())
-        with open(f"/proc/{self.pid}/stat", "rb") as f:
-            fields = f.read().rpartition(b")")[2].split()
-        affinity = os.sched_getaffinity(self.pid) if hasattr(os, "sched_getaffinity") else None
-        return limits, fields[16], fields[38], affinity  # nice, policy
+        return _process_state(self.pid)
 
     def healthy(self):
         if self.pid not in SPARED:
@@ -368,13 +364,14 @@ class Template:
         except (OSError, ValueError, IndexError):
             return False
 
-    def fork_server(self, rlimits):
-        """A new fork server for one program, with `rlimits`, as our child; OSError if none."""
+    def fork_server(self, rlimits, preamble):
+        """A new fork server for one program, with `rlimits` and `preamble` (trusted code the
+        template runs once for all the programs that share it), as our child; OSError if none."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid_r, pid_w = os.pipe()
         try:
             self.sock.settimeout(10.0)
-            _send(self.sock, {"rlimits": rlimits}, [theirs.fileno(), pid_w])
+            _send(self.sock, {"rlimits": rlimits, "preamble": preamble}, [theirs.fileno(), pid_w])
             os.close(pid_w)
             pid_w = -1
             theirs.close()
@@ -387,7 +384,7 @@ class Template:
             os.close(pid_r)
             if pid_w >= 0:
                 os.close(pid_w)
-        return ForkServer(pid, ours, rlimits)
+        return ForkServer(pid, ours, rlimits, preamble=preamble)
 
     def stop(self):
         self.sock.close()
@@ -401,6 +398,26 @@ class Template:
             pass
         SPARED.discard(self.pid)
         self.proc.returncode = -9
+
+
+_SYS_IOPRIO_GET = {"x86_64": 252, "aarch64": 31}.get(os.uname().machine)
+
+
+def _process_state(pid):
+    """What a process of the same uid can change about another and a child would inherit:
+    every rlimit (/proc/<pid>/limits, whole; prlimit() would need CAP_SYS_RESOURCE across
+    uids), nice, scheduling policy, CPU affinity, I/O priority, OOM score adjustment."""
+    with open(f"/proc/{pid}/limits") as f:
+        limits = f.read()
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        oom = f.read().strip()
+    affinity = os.sched_getaffinity(pid) if hasattr(os, "sched_getaffinity") else None
+    ioprio = None
+    if _SYS_IOPRIO_GET is not None:
+        ioprio = ctypes.CDLL(None, use_errno=True).syscall(_SYS_IOPRIO_GET, 1, pid)
+    return limits, fields[16], fields[38], affinity, ioprio, oom  # nice, policy
 
 
 def _popen_server(cfg, theirs, preexec, *args):
@@ -473,7 +490,7 @@ def _limiter(rlimits, uid):
 class Program:
     """One program and its tests, run one after another."""
 
-    def __init__(self, cfg, source, limits, setup="", zygote=None, template=None):
+    def __init__(self, cfg, source, limits, setup="", zygote=None, template=None, preamble=""):
         self.cfg = cfg
         self.source = source.encode("utf-8", "surrogatepass")
         self.setup = setup.encode("utf-8", "surrogatepass") if setup else b""
@@ -481,6 +498,8 @@ class Program:
         self.rlimits = cfg.rlimits or rlimits_for(limits, cfg.extra_processes)
         self.path = os.path.join(cfg.workdir, "main.py")
         self.setup_path = os.path.join(cfg.workdir, "setup.py") if setup else None
+        self.preamble = preamble
+        self.preamble_path = os.path.join(cfg.workdir, "preamble.py") if preamble else None
         self.server = None
         self.zygote = zygote  # a warm interpreter with our rlimits, not started yet, or None
         self.template = template
@@ -493,6 +512,8 @@ class Program:
         files = [(self.path, self.source)]
         if self.setup_path:
             files.append((self.setup_path, self.setup))
+        if self.preamble_path:
+            files.append((self.preamble_path, self.preamble.encode("utf-8", "surrogatepass")))
         for path, data in files:
             with open(path, "wb") as f:
                 f.write(data)
@@ -503,7 +524,8 @@ class Program:
 
     def _take_zygote(self):
         zygote, self.zygote = self.zygote, None
-        if zygote is not None and zygote.alive():
+        # One made for another preamble has that one loaded; one with none loads ours itself.
+        if zygote is not None and zygote.alive() and zygote.preamble in ("", self.preamble):
             return zygote
         if zygote is not None:
             zygote.stop()
@@ -515,8 +537,10 @@ class Program:
         while self.server is None and self.attempt < len(_ATTEMPTS):
             server = self._take_zygote() if self.attempt == 0 else None
             try:
-                server = server or new_server(self.cfg, self.template, self.rlimits)
-                server.start(_ATTEMPTS[self.attempt], self.path, self.setup_path)
+                server = server or new_server(self.cfg, self.template, self.rlimits, self.preamble)
+                server.start(
+                    _ATTEMPTS[self.attempt], self.path, self.setup_path, self.preamble_path
+                )
                 self.server = server
             except (OSError, ValueError) as exc:
                 self.attempt += 1
@@ -542,7 +566,7 @@ class Program:
         limits = self.limits
         self._fresh_workdir()
         argv = [self.cfg.python, "-I", "main.py"]
-        if self.setup_path:
+        if self.setup_path or self.preamble_path:
             argv = [self.cfg.python, "-I", "-c", _SETUP_THEN_MAIN]
         return supervise.supervise(
             argv,
@@ -571,7 +595,13 @@ class Program:
             child_fds.append(err_w)
             start = time.monotonic()
             zygote.start_solo(
-                _ATTEMPTS[0], self.path, self.setup_path, child_fds, self.cfg.workdir, self._env()
+                _ATTEMPTS[0],
+                self.path,
+                self.setup_path,
+                self.preamble_path,
+                child_fds,
+                self.cfg.workdir,
+                self._env(),
             )
         except (OSError, ValueError):
             for fd in (out_r, err_r):
@@ -774,6 +804,7 @@ def serve(channel, cfg):
     program = None
     zygote = None
     warm_rlimits = None
+    warm_preamble = ""
     template = None
     while True:
         request = inbox.popleft() if inbox else channel.read()
@@ -795,7 +826,7 @@ def serve(channel, cfg):
                 inbox.clear()  # tests of that program sent ahead
             channel.write({"ended": True})
             template = _template(cfg, template)
-            zygote = _warm(cfg, template, warm_rlimits, zygote)
+            zygote = _warm(cfg, template, warm_rlimits, zygote, warm_preamble)
             continue
         if "program" in request:
             if program is not None:
@@ -803,7 +834,10 @@ def serve(channel, cfg):
             rlimits = cfg.rlimits or rlimits_for(request["limits"], cfg.extra_processes)
             cold = bool(request.get("cold"))
             warm_rlimits = None if cold else rlimits
-            if zygote is not None and (cold or zygote.rlimits != rlimits):
+            warm_preamble = request.get("preamble") or ""
+            if zygote is not None and (
+                cold or zygote.rlimits != rlimits or zygote.preamble not in ("", warm_preamble)
+            ):
                 zygote.stop()
                 zygote = None
             if not cold:
@@ -815,6 +849,7 @@ def serve(channel, cfg):
                 request.get("setup") or "",
                 zygote,
                 None if cold else template,
+                warm_preamble,
             )
             program.interrupt = (channel.rfd, on_message)
             zygote = None
@@ -840,21 +875,21 @@ def serve(channel, cfg):
             program.close()
             program = None
             template = _template(cfg, template)
-            zygote = _warm(cfg, template, warm_rlimits, zygote)
+            zygote = _warm(cfg, template, warm_rlimits, zygote, warm_preamble)
 
 
-def new_server(cfg, template, rlimits):
+def new_server(cfg, template, rlimits, preamble):
     """A fork server not yet given its program: forked from the template when there is a
     healthy one, else a fresh interpreter."""
     if template is not None and template.healthy():
         try:
-            return template.fork_server(rlimits)
+            return template.fork_server(rlimits, preamble)
         except (OSError, ValueError):
             pass
     return ForkServer.launch(cfg, rlimits)
 
 
-def _warm(cfg, template, rlimits, zygote):
+def _warm(cfg, template, rlimits, zygote, preamble):
     """A warm interpreter for the next program (only where a program cannot reach it: with our
     own pid namespace's /proc, every process of the last program is dead by now)."""
     if zygote is not None or rlimits is None or not cfg.selective:
@@ -865,7 +900,7 @@ def _warm(cfg, template, rlimits, zygote):
         if name.isdigit() and int(name) not in SPARED and int(name) != me and not _zombie(name):
             return None  # something would not die: no interpreter for it to reach
     try:
-        return new_server(cfg, template, rlimits)
+        return new_server(cfg, template, rlimits, preamble)
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
 

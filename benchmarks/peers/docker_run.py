@@ -100,11 +100,11 @@ def DockerRunSandbox(workers: int = 1):
         def __init__(self) -> None:
             self.workers = max(1, workers)
 
-        def run(self, program, stdin=b"", limits=None, *, setup=""):
+        def run(self, program, stdin=b"", limits=None, *, setup="", preamble=""):
             limits = limits or Limits()
             text = stdin.decode("utf-8", "surrogateescape") if isinstance(stdin, bytes) else stdin
-            # One process per run: the setup simply runs first.
-            whole = f"{setup}\n{program}" if setup else program
+            # One process per run: the preamble and setup simply run first.
+            whole = "\n".join(part for part in (preamble, setup, program) if part)
             return run(whole, text, limits.wall_s, limits.memory_mb)
 
     return _DockerRun()

@@ -270,20 +270,21 @@ class DockerSandbox(Sandbox):
         limits: Limits | None = None,
         *,
         setup: str = "",
+        preamble: str = "",
     ) -> Iterator[RunResult]:
         """All tests of `program` in one container, one after another: the runner compiles it
         once and forks a fresh process per test (see runner.py). Stop iterating and the rest
         are not run. The container is held until the last result or until the generator is
         closed (a `for` loop that breaks closes it)."""
-        if not isinstance(program, str) or not isinstance(setup, str):
+        if not all(isinstance(x, str) for x in (program, setup, preamble)):
             raise TypeError(f"program must be str, got {type(program).__name__}")
         if self._closed:
             raise RuntimeError("DockerSandbox is closed")
         limits = limits or self.limits
-        return self._run_many(program, setup, list(stdins), limits)
+        return self._run_many(program, setup, preamble, list(stdins), limits)
 
     def _run_many(
-        self, program: str, setup: str, stdins: list[str | bytes], limits: Limits
+        self, program: str, setup: str, preamble: str, stdins: list[str | bytes], limits: Limits
     ) -> Iterator[RunResult]:
         """Tests go out ahead of their answers (up to `_AHEAD` tests / `_AHEAD_BYTES`), so the
         container never waits for the host between two tests; an early stop sends "end", which
@@ -311,6 +312,8 @@ class DockerSandbox(Sandbox):
                             request.update(program=program, limits=limits.to_dict())
                             if setup:
                                 request["setup"] = setup
+                            if preamble:
+                                request["preamble"] = preamble
                             if not self.warm:
                                 request["cold"] = True
                         box.send(request, timeout=limits.wall_s + self.reply_margin_s)

@@ -173,12 +173,6 @@ def _run(box: Sandbox, way: Way, program: str, stdin: str = "") -> list:
     return list(box.run_many(program, [stdin] * way.tests, LIMITS))
 
 
-# The rows whose attack is inherited by the next program on docker (see the report in the
-# module's git history): the runner's template check compares only CPU/AS/NPROC/FSIZE/CORE/
-# NOFILE limits, nice, affinity and policy; STACK/DATA limits and the I/O priority pass it.
-KNOWN_LEAKS = {"rlimit_stack", "rlimit_data", "ioprio_idle"}
-
-
 def _params():
     out = []
     for attack in ATTACKS:
@@ -193,15 +187,11 @@ def _params():
     _params(),
     ids=[f"{a}-{w.name}-{'daemon' if d else 'direct'}" for a, w, d in _params()],
 )
-def test_template_tampering_does_not_reach_next_program(fresh, attack, way, daemon, request):
+def test_template_tampering_does_not_reach_next_program(fresh, attack, way, daemon):
     control_box = fresh()
     control = _observe(control_box.run(PROBE, "control\n", LIMITS))
     # The control also ran on a warm fork server: its view is what a fresh sandbox gives.
     box = fresh()
-    if box.name == "docker" and attack in KNOWN_LEAKS:
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="runner template check misses this attack")
-        )
     assert _observe(box.run(PROBE, "before\n", LIMITS)) == {**control, "echo": "before"}
     before = _containers(box)
     t0 = time.monotonic()

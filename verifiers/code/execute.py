@@ -36,6 +36,7 @@ __all__ = [
     "read_report",
     "request_stdin",
     "requests_stdin",
+    "split_harness",
 ]
 
 _COMPILE_ERROR = "restem-harness: compile error: "
@@ -130,6 +131,16 @@ def harness_program(
     # The config travels as a JSON string literal: nothing in it is ever code to the harness.
     text = json.dumps(config)
     return f"{_harness_source()}\n{_preload_hint(solution)}\n_prepare({text!r})\n"
+
+
+def split_harness(setup: str) -> tuple[str, str]:
+    """(preamble, setup) of a `harness_program`: the harness's own source, the same for every
+    program (trusted: a sandbox may run it once for all of them), and the rest (the solution
+    and its config, run per program)."""
+    source = _harness_source() + "\n"
+    if setup.startswith(source):
+        return source, setup[len(source) :]
+    return "", setup
 
 
 def _preload_hint(solution: str) -> str:

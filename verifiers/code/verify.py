@@ -40,6 +40,7 @@ from restem.verifiers.code.execute import (
     is_check_test,
     judge_run,
     prepare_test,
+    split_harness,
 )
 from restem.verifiers.code.judge import Comparison
 from restem.verifiers.code.problems import Problem, ProblemError, as_problem
@@ -170,7 +171,7 @@ class _Verifier:
         self.batch_tests = batch_tests
         self.gate = _QuietGate()
         self.checkers = CheckerPool()
-        self.setup_ok = _takes_setup(sandbox)
+        self.takes = _takes(sandbox)
 
     def close(self) -> None:
         self.checkers.close()
@@ -227,10 +228,8 @@ class _Verifier:
         single input is one `run`: loading a program once costs more than one run of it."""
         if self.batch_tests and len(stdins) > 1:
             with self.gate.shared():
-                if self.setup_ok:
-                    yield from self.sandbox.run_many(TEST_PROGRAM, stdins, limits, setup=program)
-                else:
-                    yield from self.sandbox.run_many(program + TEST_PROGRAM, stdins, limits)
+                text, options = self._harness(program)
+                yield from self.sandbox.run_many(text, stdins, limits, **options)
         else:
             for stdin in stdins:
                 with self.gate.shared():
@@ -238,9 +237,19 @@ class _Verifier:
                 yield run
 
     def _run(self, harness: str, stdin: str, limits: Limits) -> RunResult:
-        if self.setup_ok:
-            return self.sandbox.run(TEST_PROGRAM, stdin, limits, setup=harness)
-        return self.sandbox.run(harness + TEST_PROGRAM, stdin, limits)
+        text, options = self._harness(harness)
+        return self.sandbox.run(text, stdin, limits, **options)
+
+    def _harness(self, harness: str) -> tuple[str, dict[str, str]]:
+        """The sandbox program and options for a `harness_program`: the harness as a preamble
+        (run once for many programs where the sandbox can) and the rest as setup, or all as
+        setup, or all as the program, by what the sandbox's methods take."""
+        if "preamble" in self.takes:
+            preamble, setup = split_harness(harness)
+            return TEST_PROGRAM, {"setup": setup, "preamble": preamble}
+        if "setup" in self.takes:
+            return TEST_PROGRAM, {"setup": harness}
+        return harness + TEST_PROGRAM, {}
 
     def _run_tests(
         self, problem: Problem, solution: str, harness: str, first: int, budget: _Budget
@@ -348,18 +357,22 @@ class _Verifier:
         return run.cpu_s is None or run.cpu_s < 0.9 * limits.cpu_s
 
 
-def _takes_setup(sandbox: Sandbox) -> bool:
-    """Do the sandbox's run and run_many take `setup` (a subclass written before it may not)?"""
+def _takes(sandbox: Sandbox) -> set[str]:
+    """Which of `setup` and `preamble` the sandbox's run and run_many both take (a subclass
+    written before them may take neither)."""
     import inspect
 
+    taken = {"setup", "preamble"}
     for method in (sandbox.run, sandbox.run_many):
         try:
             parameters = inspect.signature(method).parameters.values()
         except (TypeError, ValueError):
-            return False
-        if not any(p.name == "setup" or p.kind is p.VAR_KEYWORD for p in parameters):
-            return False
-    return True
+            return set()
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            taken &= {p.name for p in parameters}
+    if "setup" not in taken:
+        return set()
+    return taken
 
 
 def _load() -> str:
