@@ -113,6 +113,23 @@ def _receive(ctl, flags=0):
     return (marshal.loads(msg) if msg else None), list(fds)
 
 
+def _requests(ctl):
+    """The runner's requests, (message, fds), until it closes the socket; the fds of each are
+    closed once it is handled (a forked child has its own copies)."""
+    while True:
+        try:
+            request, fds = _receive(ctl)
+        except (OSError, ValueError, EOFError, TypeError):
+            return
+        if request is None:
+            return
+        try:
+            yield request, fds
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
 def _warm_up(ctl):
     """Load WARM_MODULES while no program is waiting: stop at the first sign of one."""
     for name in WARM_MODULES:
@@ -496,13 +513,7 @@ def _template(ctl):
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # middle processes reap themselves
     gc.freeze()
     ctl.send(b"ready")
-    while True:
-        try:
-            request, fds = _receive(ctl)
-        except (OSError, ValueError, EOFError, TypeError):
-            return
-        if request is None:
-            return
+    for request, fds in _requests(ctl):
         try:
             premade = _preamble(request.get("preamble"))
             if len(fds) == 2 and os.fork() == 0:
@@ -527,9 +538,6 @@ def _template(ctl):
                     os._exit(0)
         except Exception:
             pass  # the pid pipe closes empty: the runner sees the failure
-        finally:
-            for fd in fds:
-                os.close(fd)
 
 
 def main():
@@ -577,21 +585,12 @@ def _fork_server(ctl, premade=None):
     # walk (and so copy) the pages they are on.
     gc.freeze()
     ctl.send(b"ready")
-    while True:
-        try:
-            request, fds = _receive(ctl)
-        except (OSError, ValueError, EOFError, TypeError):
-            return
-        if request is None:
-            return  # the runner closed the socket
+    for request, fds in _requests(ctl):
         try:
             if len(fds) == 4:
                 _spawn(ctl, code, path, main, request, fds, setup)
         except Exception:
             pass  # the pid pipe closes empty: the runner sees the failure
-        finally:
-            for fd in fds:
-                os.close(fd)
 
 
 if __name__ == "__main__":

@@ -318,14 +318,7 @@ class ForkServer:
         try:
             self.sock.close()
         finally:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass  # not our child yet (its middle process): `kill_all_but` reaps it later
+            _kill_and_reap(self.pid)
             if self.proc is not None:
                 self.proc.returncode = -9
 
@@ -393,14 +386,7 @@ class Template:
 
     def stop(self):
         self.sock.close()
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        _kill_and_reap(self.pid)
         SPARED.discard(self.pid)
         self.proc.returncode = -9
 
@@ -442,6 +428,17 @@ def _process_state(pid):
     if _SYS_IOPRIO_GET is not None:
         ioprio = _libc().syscall(_SYS_IOPRIO_GET, 1, pid)
     return limits, fields[16], fields[38], affinity, ioprio, oom  # nice, policy
+
+
+def _kill_and_reap(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # not our child (yet: its middle process still runs): `kill_all_but` reaps it
 
 
 def _popen_server(cfg, theirs, preexec, *args):
