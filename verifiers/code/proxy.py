@@ -14,8 +14,10 @@ Before the real run, a discovery run of the test in the trusted process (the pro
 functions replaced by recorders that return a stand-in taking part in any operation, asserts
 turned into plain expressions, `random` seeded as in the real run) lists the calls the test will
 make when their arguments do not depend on the program's answers (loops of random inputs
-included). All of them, with a `describe` of the free names the test reads, go to the sandbox
-as ONE run on one stdin: the harness defines the solution once and answers the requests in
+included); a straight-line test whose calls are all written out with literal arguments
+(HumanEval's and MBPP's usual shape, see `_straight_line`) needs no discovery run: the written
+calls are the list. All of them, with a `describe` of the free names the test reads, go to the
+sandbox as ONE run on one stdin: the harness defines the solution once and answers the requests in
 order, each report under its request's own mark. A check test is one test: HumanEval's own
 harness runs the whole `check` in one process under one time limit, so this run gets the limits
 of one test (`CodeLimits.test_s` of CPU...), and the calls of one test share the solution's
@@ -24,8 +26,9 @@ An exception in a call is that call's answer and the next call follows; a call t
 hangs or hits a limit ends the run: the calls before it keep their answers, it gets one from the
 run's status (kept for the real run only after a CPU-limit or memory kill: a wall-clock kill may
 be the machine's load, so the call is run again, alone, if the test reaches it), and the calls
-after it are left to the real run. Calls the real run makes that were not answered ahead go one
-by one, each in a fresh process, as the test reaches them.
+after it are left to the real run. The answers go to the test process with the test (no round
+trip per call); calls the real run makes that were not answered ahead go one by one, each in a
+fresh process, as the test reaches them.
 
 Why requests answered ahead rather than a conversation with a long-lived solution process: the
 sandbox API runs a program on a stdin and returns its output, with per-run limits,
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import json
 import os
 import resource
@@ -94,6 +98,9 @@ class _Plan:
     modules: tuple[str, ...]  # standard-library modules the test names without importing
     names: tuple[str, ...]  # other free names: looked up in the program (`describe`)
     calls: tuple[tuple[str, str], ...]  # (key, request JSON) of the calls with literal args
+    # `calls` are all the calls the test makes, in order (see `_straight_line`): no discovery
+    # run is needed.
+    complete: bool = False
 
 
 def _literal(node: ast.expr) -> tuple[bool, Any]:
@@ -129,6 +136,7 @@ def plan_check(problem: Problem, index: int) -> _Plan:
     loaded: list[str] = []
     bound: set[str] = set()
     calls: list[tuple[str, str]] = []
+    found: dict[ast.Call, tuple[str, str]] = {}  # each static call's (key, request)
     for tree in trees:
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
@@ -161,13 +169,123 @@ def plan_check(problem: Problem, index: int) -> _Plan:
                         continue
                     request = {"op": "call", "fn": entry, "args": args, "kwargs": kwargs}
                     calls.append((_key(entry, args, kwargs), json.dumps(request)))
+                    found[node] = calls[-1]
     skip = _BUILTINS | prompt_names | bound | {entry, "candidate"}
     free = list(dict.fromkeys(n for n in loaded if n not in skip))
     modules = tuple(n for n in free if n in _STDLIB)
     names = tuple(n for n in free if n not in _STDLIB)
+    complete = not names and _straight_line(trees[0], trees[1], {entry, "candidate"}, found)
+    if complete:
+        # In the order the test makes them (ast.walk goes breadth first), without those in an
+        # assert's message, which runs only when the assert fails.
+        messages = {
+            n
+            for a in ast.walk(trees[0])
+            if isinstance(a, ast.Assert) and a.msg is not None
+            for n in ast.walk(a.msg)
+        }
+        made = sorted(
+            (n for n in found if n not in messages), key=lambda n: (n.lineno, n.col_offset)
+        )
+        calls = [found[n] for n in made]
     return _Plan(
-        code, problem.setup_code or "", problem.prompt or "", entry, modules, names, tuple(calls)
+        code,
+        problem.setup_code or "",
+        problem.prompt or "",
+        entry,
+        modules,
+        names,
+        tuple(calls),
+        complete,
     )
+
+
+# Where a call may run more or fewer times than it is written, or later than written.
+_REPEATS = (
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Lambda,
+    ast.ClassDef,
+    ast.AsyncFunctionDef,
+)
+
+
+def _straight_line(
+    test: ast.Module, setup: ast.Module, proxies: set[str], found: dict[ast.Call, Any]
+) -> bool:
+    """Are the static calls (`found`) every call the test makes of the program, each made once,
+    in the order written? True only for the plain shape of HumanEval / MBPP tests: every use of
+    a proxy name is a found call with literal arguments, outside loops, comprehensions and
+    lambdas, at the module's top level or in a top-level function that the module calls once
+    (`check(candidate)`), where a proxy may also be passed. Anything else (a helper, an alias, a
+    call in a loop) gets a discovery run, as before."""
+    if any(isinstance(n, ast.Name) and n.id in proxies for n in ast.walk(setup)):
+        return False
+    functions = {
+        s.name: s for s in test.body if isinstance(s, ast.FunctionDef) and not s.decorator_list
+    }
+    # The module-level statements `f(...)` of a top-level function (how `check` is run).
+    runs: dict[str, list[ast.Call]] = {}
+    for statement in test.body:
+        value = statement.value if isinstance(statement, ast.Expr) else None
+        called = value.func if isinstance(value, ast.Call) else None
+        if isinstance(called, ast.Name) and called.id in functions:
+            runs.setdefault(called.id, []).append(value)
+    for name, calls in runs.items():
+        # A proxy goes in exactly where a parameter of a proxy's name takes it (`check(f)` with
+        # `def check(candidate)`), else the calls in the function are not the ones found.
+        arguments = functions[name].args
+        params = [a.arg for a in (*arguments.posonlyargs, *arguments.args)]
+        for call in calls:
+            if call.keywords or any(isinstance(a, ast.Starred) for a in call.args):
+                return False
+            given = [isinstance(a, ast.Name) and a.id in proxies for a in call.args]
+            wanted = [p in proxies for p in params]
+            if (
+                len(given) > len(params)
+                or given != wanted[: len(given)]
+                or any(wanted[len(given) :])
+            ):
+                return False
+    parents: dict[ast.AST, ast.AST] = {}
+    for node in ast.walk(test):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+    uses = collections.Counter(
+        n.id for n in ast.walk(test) if isinstance(n, ast.Name) and n.id in functions
+    )
+    for node in ast.walk(test):
+        if not (isinstance(node, ast.Name) and node.id in proxies):
+            continue
+        if isinstance(node.ctx, ast.Store | ast.Del):
+            return False  # rebound: later uses may not be the proxy
+        parent = parents.get(node)
+        passed = (
+            isinstance(parent, ast.Call)
+            and node in parent.args
+            and any(parent in calls for calls in runs.values())
+        )
+        if not passed and not (isinstance(parent, ast.Call) and parent.func is node):
+            return False  # aliased, returned, passed elsewhere: only a discovery run knows
+        if not passed and parent not in found:
+            return False  # a call whose arguments are not literals
+        # Up to the module: no loop on the way, at most one top-level function, run once.
+        up = parents.get(parent)
+        while up is not None and up is not test:
+            if isinstance(up, _REPEATS):
+                return False
+            if isinstance(up, ast.FunctionDef):
+                if functions.get(up.name) is not up or uses[up.name] != 1:
+                    return False
+                if len(runs.get(up.name, ())) != 1:
+                    return False
+            up = parents.get(up)
+    return True
 
 
 def _answer_in_run(run: Any, mark: str, wall_s: float) -> tuple[dict[str, Any], bool]:
@@ -314,11 +432,15 @@ def judge_check(
     healthy = False
     try:
         # A discovery run of the test, on recorders, shows the calls it will make when their
-        # arguments do not depend on the program's answers (most tests, loops included).
-        discovered, healthy = checker.discover(
-            {**base_job, "names": dict.fromkeys(plan.names, "callable"), "cpu_s": 2},
-            min(wall_s, 10.0),
-        )
+        # arguments do not depend on the program's answers (most tests, loops included). A
+        # straight-line test's calls are all written out: no need.
+        discovered: list[dict[str, Any]] = []
+        healthy = True
+        if not plan.complete:
+            discovered, healthy = checker.discover(
+                {**base_job, "names": dict.fromkeys(plan.names, "callable"), "cpu_s": 2},
+                min(wall_s, 10.0),
+            )
         if not healthy:
             checker.close()
             checker = checkers.acquire()
@@ -494,7 +616,9 @@ class _Checker:
     ) -> tuple[CodeStatus, str, float, bool, bool]:
         """Run one test: (status, reason, CPU spent, retried, still usable)."""
         retried = False
-        payload = json.dumps(job).encode()
+        # The answers run ahead travel with the job: the test takes them without a round trip
+        # per call, and only asks here for the calls nobody foresaw.
+        payload = json.dumps({**job, "memo": memo}).encode()
         if not self._send(str(len(payload)).encode() + b"\n" + payload):
             return CodeStatus.SANDBOX_ERROR, self._failure(), spent, retried, False
         outcome = None
@@ -526,10 +650,7 @@ class _Checker:
                 outcome = _done(message)
                 continue
             fn, args, kwargs = message.get("call"), message.get("args"), message.get("kwargs")
-            key = _key(fn, args, kwargs)
-            if memo.get(key):
-                answer = memo[key].pop(0)
-            elif spent >= cpu_budget_s:
+            if spent >= cpu_budget_s:
                 why = f"the program's total limit of {cpu_budget_s:g} CPU s ran out"
                 answer = {"abort": [CodeStatus.TIMEOUT.value, why]}
             else:

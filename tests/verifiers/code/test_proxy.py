@@ -173,3 +173,84 @@ def test_a_test_process_that_hangs_or_dies_is_a_verdict_and_leaves_nothing(box, 
     verdict = verify_code(_he(test), "def f(x):\n    return x * x", backend=box, limits=limits)
     assert verdict.status.value == status, verdict.reason
     assert _my_checkers() == []
+
+
+# A test whose calls are all written out (literal arguments, straight-line code, `check` run
+# once) needs no discovery run: the written calls are the ones it makes, in order. Each shape
+# that could make other calls, more calls or the calls in another order is a near miss.
+STRAIGHT = [
+    # (test body of check(candidate) or a whole test, complete?)
+    ("    assert candidate(1) == 1\n    assert candidate(2) == 4\n", True),
+    ("    assert abs(candidate(2.0) - 4.0) < 1e-6\n    assert candidate(1) == 1\n", True),
+    ("    assert candidate(1) == 1, 'got ' + str(candidate(1))\n", True),  # message: not a call
+    ("    try:\n        candidate(-1)\n    except ValueError:\n        pass\n", True),
+    ("    assert f(1) == 1\n", True),  # the entry's own name
+    ("    for n in range(3):\n        assert candidate(n) == n\n", False),  # a loop
+    ("    assert all(candidate(n) == n for n in (1, 2))\n", False),  # a generator
+    ("    assert candidate(1 + 1) == 2\n", False),  # not a literal argument
+    ("    g = candidate\n    assert g(1) == 1\n", False),  # an alias
+    ("    assert helper(candidate) == 1\n", False),  # passed on
+    ("    assert candidate(candidate(1)) == 1\n", False),  # an answer as an argument
+    ("    def inner():\n        return candidate(1)\n    assert inner() == 1\n", False),
+    ("    assert candidate(*[1]) == 1\n", False),  # starred
+    ("    assert candidate(1) == LIMIT\n", False),  # a name of the program's
+]
+WHOLE = [
+    ("def check(candidate):\n    assert candidate(1) == 1\n\ncheck(f)\n", True),
+    ("def check(g):\n    assert g(1) == 1\n\ncheck(f)\n", False),  # the proxy under another name
+    ("def check(candidate):\n    assert candidate(1) == 1\n\ncheck(f)\ncheck(f)\n", False),
+    ("def check(candidate):\n    assert candidate(1) == 1\n\ncheck(lambda x: x)\n", False),
+    ("def check(candidate):\n    assert candidate(1) == 1\n", False),  # never run
+    ("@decorate\ndef check(candidate):\n    assert candidate(1) == 1\n\ncheck(f)\n", False),
+    ("assert f(1) == 1\nassert f(2) == 2\n", True),
+    ("candidate = print\nassert candidate(1) is None\n", False),  # rebound
+]
+
+
+def _plan(test_code: str):
+    from restem.verifiers.code.problems import Mode, Problem, TestCase
+    from restem.verifiers.code.proxy import plan_check
+
+    return plan_check(Problem(Mode.ASSERT, (TestCase(test_code),), "f"), 0)
+
+
+@pytest.mark.parametrize(("body", "complete"), STRAIGHT)
+def test_straight_line_tests_need_no_discovery_run(body, complete):
+    plan = _plan(f"def check(candidate):\n{body}\n\ncheck(f)\n")
+    assert plan.complete is complete
+
+
+@pytest.mark.parametrize(("code", "complete"), WHOLE)
+def test_how_check_is_run_decides_whether_the_written_calls_are_all(code, complete):
+    assert _plan(code).complete is complete
+
+
+def test_written_calls_go_ahead_in_the_order_the_test_makes_them():
+    # ast.walk is breadth first: the nested call would come first without the sort.
+    plan = _plan("assert abs(f(2) - 4) < 1\nassert f(3) == 9\nassert f(1) == 1\n")
+    assert plan.complete
+    assert [json_args(request) for _, request in plan.calls] == [[2], [3], [1]]
+
+
+def json_args(request: str) -> list:
+    import json
+
+    return json.loads(request)["args"]
+
+
+# A stateful program: the answers run ahead must reach the test in the order the calls were
+# made, or the order-dependent asserts fail.
+COUNTER = "seen = []\ndef f(x):\n    seen.append(x)\n    return len(seen)"
+
+
+@pytest.mark.parametrize(
+    ("test", "status"),
+    [
+        ("    assert abs(candidate(5) - 1) < 0.5\n    assert candidate(6) == 2\n", "passed"),
+        ("    assert candidate(5) == 1\n    assert abs(candidate(6) - 2) < 0.5\n", "passed"),
+        ("    assert candidate(5) == 2\n", "wrong_answer"),
+    ],
+)
+def test_answers_run_ahead_keep_their_order(box, test, status):
+    verdict = verify_code(_he(test), COUNTER, backend=box)
+    assert verdict.status.value == status, verdict.reason
