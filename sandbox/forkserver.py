@@ -7,8 +7,9 @@ program is wiped out, so it has never run anything but this file and `WARM_MODUL
 waits for its start message. It never sees a test's input or output: for each test the runner
 sends the test's stdin file and the write ends of its stdout/stderr pipes as file descriptors
 (SCM_RIGHTS), and gets back the pid of a fresh process running the program on them (its pid
-comes back on a pipe). That process is double-forked, so it is the runner's child (the runner
-reaps it, measures it, kills its whole tree) and the fork server stays idle.
+comes back on a pipe). That process is the runner's child (cloned with CLONE_PARENT, else
+double-forked): the runner reaps it, measures it, kills its whole tree, and the fork server
+stays idle. The template makes each fork server the same way.
 
 Messages (marshal-ed dicts): start {"path": main.py, "setup": setup.py or null, "compile": bool,
 "preload": bool}, answered b"ready"; per test {"cwd": dir, "env": {...}} with fds [stdin,
@@ -362,23 +363,32 @@ def _test_process(ctl, code, path, main, request, fds, setup):
 
 
 def _spawn(ctl, code, path, main, request, fds, setup):
-    """A test process that is the runner's child: cloned with CLONE_PARENT where we can (one
-    copy of this process), else double-forked (it becomes the runner's child once the middle
-    process exits; SIGCHLD is ignored here, nobody waits for the middle). The test process
-    writes its pid to fds[3]; when anything fails, that pipe just closes empty."""
+    """A test process, the runner's child. It writes its pid to fds[3]; when anything fails,
+    that pipe just closes empty."""
+    _runner_child(_test_process, ctl, code, path, main, request, fds, setup)
+
+
+def _runner_child(body, *args):
+    """Run `body(*args)` (it never returns) in a new process that is the runner's child: cloned with
+    CLONE_PARENT where we can (one copy of this process), else double-forked (it becomes the
+    runner's child once the middle process exits; SIGCHLD is ignored here, nobody waits for
+    the middle)."""
     pid = _clone_parent()
     if pid == 0:
-        _after_clone()
-        _test_process(ctl, code, path, main, request, fds, setup)
+        try:
+            _after_clone()
+            body(*args)
+        finally:
+            os._exit(125)  # never back into our loop, whatever happened
     if pid > 0:
         return
     if os.fork() == 0:
-        # Not ignored here, or the kernel would reap the test process itself when it exits
-        # before we do: the runner must find it as a zombie to learn how it ended.
+        # Not ignored here, or the kernel would reap the new process itself when it exits
+        # before the runner does: the runner must find it as a zombie to learn how it ended.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         try:
             if os.fork() == 0:
-                _test_process(ctl, code, path, main, request, fds, setup)
+                body(*args)
         finally:
             os._exit(0)
 
@@ -503,9 +513,8 @@ def _template(ctl):
     """Long-lived: never runs a program, forks a fresh fork server for each. Request:
     {"rlimits": {...}, "preamble": text or None} with fds [the new server's control socket,
     a pid pipe]."""
-    import resource
-
-    for name in (*WARM_MODULES, "ast"):  # the fork servers find these loaded, at no cost
+    # The fork servers find these loaded, at no cost (resource: for their rlimits).
+    for name in (*WARM_MODULES, "ast", "resource", "_ctypes"):
         try:
             __import__(name)
         except ImportError:
@@ -516,28 +525,29 @@ def _template(ctl):
     for request, fds in _requests(ctl):
         try:
             premade = _preamble(request.get("preamble"))
-            if len(fds) == 2 and os.fork() == 0:
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                try:
-                    if os.fork() == 0:
-                        try:
-                            os.write(fds[1], str(os.getpid()).encode())
-                            os.close(fds[1])
-                            ctl.close()
-                            os.setsid()
-                            for name, value in request["rlimits"].items():
-                                resource.setrlimit(
-                                    getattr(resource, "RLIMIT_" + name), tuple(value)
-                                )
-                            server = _socket.socket(fileno=fds[0])
-                        except BaseException:
-                            os._exit(125)
-                        _fork_server(server, premade)
-                        os._exit(0)
-                finally:
-                    os._exit(0)
+            if len(fds) == 2:
+                _runner_child(_new_fork_server, ctl, request, fds, premade)
         except Exception:
             pass  # the pid pipe closes empty: the runner sees the failure
+
+
+def _new_fork_server(ctl, request, fds, premade):
+    """In a process the template made: become a fork server with the request's rlimits, on the
+    control socket fds[0]; our pid goes to the runner on fds[1]. Never returns."""
+    import resource
+
+    try:
+        os.write(fds[1], str(os.getpid()).encode())
+        os.close(fds[1])
+        ctl.close()
+        os.setsid()
+        for name, value in request["rlimits"].items():
+            resource.setrlimit(getattr(resource, "RLIMIT_" + name), tuple(value))
+        server = _socket.socket(fileno=fds[0])
+    except BaseException:
+        os._exit(125)
+    _fork_server(server, premade)
+    os._exit(0)
 
 
 def main():
