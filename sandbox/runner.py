@@ -262,11 +262,13 @@ class ForkServer:
     def alive(self):
         return not _zombie(self.pid)
 
-    def start(self, attempt, path, setup, preamble):
-        """Compile the program (and its setup), load what it imports; OSError if it fails."""
+    def start(self, attempt, path, setup, preamble, env):
+        """Compile the program (and its setup), load what it imports; OSError if it fails.
+        `env`: the tests' environment, set once here (a test whose env differs sets its own)."""
         try:
             self.sock.settimeout(self.timeout)
-            _send(self.sock, dict(attempt, path=path, setup=setup, preamble=preamble), [])
+            start = dict(attempt, path=path, setup=setup, preamble=preamble, env=env)
+            _send(self.sock, start, [])
             if self.sock.recv(64) != b"ready":
                 raise OSError("fork server did not start")
             self.state = _process_state(self.pid)  # before any test: what `healthy` expects
@@ -562,7 +564,11 @@ class Program:
             try:
                 server = server or new_server(self.cfg, self.template, self.rlimits, self.preamble)
                 server.start(
-                    _ATTEMPTS[self.attempt], self.path, self.setup_path, self.preamble_path
+                    _ATTEMPTS[self.attempt],
+                    self.path,
+                    self.setup_path,
+                    self.preamble_path,
+                    self._env(),
                 )
                 self.server = server
             except (OSError, ValueError) as exc:

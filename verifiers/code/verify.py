@@ -6,8 +6,9 @@ and still run every test in a process of its own (no state leaks from one test t
 a crash or hang costs only that test). Tests run in order and, by default, stop at the first
 failure (the request is closed, so the remaining tests never run). Assert tests that are not
 `assert EXPR == LITERAL` run in a trusted host process whose calls of the program go to the
-sandbox (`restem.verifiers.code.proxy`). The batch forms keep `workers` programs in flight at
-once, so every worker stays busy across problems.
+sandbox (`restem.verifiers.code.proxy`). The batch forms keep `workers` programs in the sandbox
+at once, so every worker stays busy across problems, and as many more being judged on the host
+(an assert test's trusted process runs while the sandbox runs the next program).
 
 Time limits and machine load
 ----------------------------
@@ -110,19 +111,24 @@ def open_sandbox(backend: str | None = "local", workers: int = 1, limits: CodeLi
 
 
 class _QuietGate:
-    """Normal runs share the sandbox; a re-run of a timed-out test waits until no run is in
-    flight and holds new ones back until it is done."""
+    """Normal runs share the sandbox, `slots` at once (None: no bound); a re-run of a timed-out
+    test waits until no run is in flight and holds new ones back until it is done."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int | None = None) -> None:
         self._cond = threading.Condition()
         self._active = 0
         self._quiet = False
         self._waiting = 0
+        self._slots = slots
 
     @contextmanager
     def shared(self) -> Iterator[None]:
         with self._cond:
-            while self._quiet or self._waiting:
+            while (
+                self._quiet
+                or self._waiting
+                or (self._slots is not None and self._active >= self._slots)
+            ):
                 self._cond.wait()
             self._active += 1
         try:
@@ -163,13 +169,14 @@ class _Verifier:
         all_tests: bool,
         comparison: Comparison,
         batch_tests: bool = True,
+        slots: int | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.limits = limits
         self.all_tests = all_tests
         self.comparison = Comparison(comparison)
         self.batch_tests = batch_tests
-        self.gate = _QuietGate()
+        self.gate = _QuietGate(slots)
         self.checkers = CheckerPool()
         self.takes = _takes(sandbox)
 
@@ -435,7 +442,9 @@ def iter_verify_code(
     batch_tests: bool = True,
 ) -> Iterator[CodeVerdict]:
     """Verdicts for (problem, program) pairs, in input order, each as soon as it and those before
-    it are known. `workers` programs run at once (default: the sandbox's workers, else CPUs).
+    it are known. `workers` programs run in the sandbox at once (default: the sandbox's workers,
+    else CPUs), and as many more are judged on the host meanwhile (an assert test's trusted test
+    process, output comparisons), so that neither side waits for the other.
     `batch_tests=False` sends each test as its own `run` instead of all of a program's tests as
     one `run_many` request (the slower path, kept for the benchmark's comparison)."""
     limits = limits or CodeLimits()
@@ -450,11 +459,12 @@ def iter_verify_code(
     else:
         sandbox = backend
         workers = workers or sandbox.workers
-    verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests)
+    workers = max(1, workers)
+    verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests, slots=workers)
     try:
         # Leaving the `with` waits for the verdicts in progress, so nothing uses the verifier's
         # test processes or the sandbox once they are closed.
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ThreadPoolExecutor(max_workers=2 * workers) as pool:
             futures = [pool.submit(verifier.verify, problem, program) for problem, program in items]
             try:
                 for future in futures:
