@@ -147,23 +147,10 @@ def _warm_up(ctl):
             pass
 
 
-def imported_modules(tree):
-    """Top-level names of every module a program (its parsed ``ast``) imports anywhere. Also used
-    on the host, by the code verifier, to name a solution's imports to this server."""
-    import ast
-
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.partition(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            names.add(node.module.partition(".")[0])
-    return names
-
-
-def _code_imports(code):
-    """Top-level names of the modules a compiled program imports (IMPORT_NAME in its code
-    objects): what `imported_modules` finds in the source, without parsing it again."""
+def code_imports(code):
+    """Top-level names of the modules a compiled program imports anywhere (IMPORT_NAME in its
+    code objects). Also used on the host, by the code verifier, to name a solution's imports to
+    this server."""
     import opcode
 
     import_name, extended = opcode.opmap["IMPORT_NAME"], opcode.opmap["EXTENDED_ARG"]
@@ -187,7 +174,7 @@ def _preload(*codes):
     names = set()
     for code in codes:
         if code is not None:
-            names |= _code_imports(code)
+            names |= code_imports(code)
     for name in sorted(names):
         if name in NO_PRELOAD or not (name in stdlib or name in JUDGE_PACKAGES):
             continue

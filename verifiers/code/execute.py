@@ -146,21 +146,25 @@ def split_harness(setup: str) -> tuple[str, str]:
 def _preload_hint(solution: str) -> str:
     """A function never called, importing what the solution imports: a sandbox that loads the
     program once (a fork server) sees these imports and loads the modules before the tests."""
+    # Read from the bytecode (as the fork server does), which is faster than walking the AST.
     try:
-        tree = ast.parse(solution)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        code = compile(solution, "<solution>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
         return ""
-    from restem.sandbox.forkserver import imported_modules
+    from restem.sandbox.forkserver import code_imports
 
-    names = sorted(n for n in imported_modules(tree) if n.isidentifier())
+    names = sorted(n for n in code_imports(code) if n.isidentifier())
     if not names:
         return ""
     return "def _restem_preload():\n" + "".join(f"    import {n}\n" for n in names)
 
 
+_MARK_PREFIX = "restem-report-"  # a report mark: this, then 32 hex digits
+
+
 def request_stdin(request: Any) -> tuple[str, str]:
     """(stdin, mark) for a call / assert mode request: a fresh report mark, then the request."""
-    mark = "restem-report-" + secrets.token_hex(16)
+    mark = _MARK_PREFIX + secrets.token_hex(16)
     return f"{mark}\n{json.dumps(request, default=_json_default)}\n", mark
 
 
@@ -240,14 +244,26 @@ def judge_run(
     return _judge_report(prepared, run, comparison)
 
 
+@functools.lru_cache(maxsize=16)
+def _reports(stdout: str) -> dict[str, list[str]]:
+    """{mark: what follows "MARK " on each line that starts with it}: read once per run, not
+    once per request (a run answers up to a thousand)."""
+    found: dict[str, list[str]] = {}
+    for line in stdout.split("\n"):
+        if line.startswith(_MARK_PREFIX):
+            mark, space, rest = line.partition(" ")
+            if space:
+                found.setdefault(mark, []).append(rest)
+    return found
+
+
 def read_report(mark: str, run: Any, raw: bool = False) -> tuple[str, Any]:
     """The harness's report in a run's stdout: (kind, payload). Kinds: "value" (payload: the
     decoded {"value": ..., ...} object), "error" ([exception type, message]), "define_error",
     "compile_error", "not_plain" (text), and "none" / "malformed" (text) when there is no usable
     report: several reports, a forged encoding, or an exit before the report. With `raw`, a
     value report's payload is checked but returned in its tagged JSON form."""
-    prefix = mark + " "
-    reports = [line[len(prefix) :] for line in run.stdout.split("\n") if line.startswith(prefix)]
+    reports = _reports(run.stdout).get(mark, [])
     if not reports:
         why = _last_line(run.stderr) or "exit status " + str(run.exit_code)
         return "none", f"exited before the test reported ({why})"

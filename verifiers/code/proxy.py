@@ -123,6 +123,7 @@ def plan_check(problem: Problem, index: int) -> _Plan:
     entry = problem.fn_name or ""
     trees = [ast.parse(code), ast.parse(problem.setup_code or "")]
     prompt_names: set[str] = set()
+    prompt_binds: set[str] | None = set()  # every name the prompt binds (None: any name)
     if problem.prompt:
         try:
             prompt_tree = ast.parse(problem.prompt)
@@ -131,19 +132,37 @@ def plan_check(problem: Problem, index: int) -> _Plan:
                 for n in prompt_tree.body
                 if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
             }
-        except (SyntaxError, ValueError):
+            prompt_binds = _binds(prompt_tree)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
             prompt_names = set()
     loaded: list[str] = []
     bound: set[str] = set()
     calls: list[tuple[str, str]] = []
     found: dict[ast.Call, tuple[str, str]] = {}  # each static call's (key, request)
+    proxies = {entry, "candidate"}
+    # One pass over each tree (walking an AST is the slow part here): what every use below needs.
+    parents: dict[ast.AST, ast.AST] = {}
+    uses: list[ast.Name] = []  # of a proxy's name, in the test
+    named: collections.Counter[str] = collections.Counter()  # Name uses, in the test
+    in_setup = False  # the setup names a proxy
     for tree in trees:
-        for node in ast.walk(tree):
+        todo = [tree]
+        while todo:
+            node = todo.pop()
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+                todo.append(child)
             if isinstance(node, ast.Name):
                 if isinstance(node.ctx, ast.Load):
                     loaded.append(node.id)
                 else:
                     bound.add(node.id)
+                if tree is trees[0]:
+                    named[node.id] += 1
+                    if node.id in proxies:
+                        uses.append(node)
+                elif node.id in proxies:
+                    in_setup = True
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 bound.add(node.name)
             elif isinstance(node, ast.arg):
@@ -155,7 +174,7 @@ def plan_check(problem: Problem, index: int) -> _Plan:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id in (entry, "candidate")
+                and node.func.id in proxies
                 and all(not isinstance(a, ast.Starred) for a in node.args)
                 and all(k.arg is not None for k in node.keywords)
             ):
@@ -170,28 +189,34 @@ def plan_check(problem: Problem, index: int) -> _Plan:
                     request = {"op": "call", "fn": entry, "args": args, "kwargs": kwargs}
                     calls.append((_key(entry, args, kwargs), json.dumps(request)))
                     found[node] = calls[-1]
+    # In the order written (the traversal's is not): the test's, then the setup's.
+    first = {n: i for i, tree in enumerate(trees) for n in found if _inside(n, tree, parents)}
+    calls = [
+        found[n] for n in sorted(found, key=lambda n: (first.get(n, 0), n.lineno, n.col_offset))
+    ]
     skip = _BUILTINS | prompt_names | bound | {entry, "candidate"}
     free = list(dict.fromkeys(n for n in loaded if n not in skip))
     modules = tuple(n for n in free if n in _STDLIB)
     names = tuple(n for n in free if n not in _STDLIB)
-    complete = not names and _straight_line(trees[0], trees[1], {entry, "candidate"}, found)
+    complete = (
+        not names
+        and not in_setup
+        and _straight_line(trees[0], parents, uses, named, proxies, found)
+    )
     if complete:
-        # In the order the test makes them (ast.walk goes breadth first), without those in an
-        # assert's message, which runs only when the assert fails.
-        messages = {
-            n
-            for a in ast.walk(trees[0])
-            if isinstance(a, ast.Assert) and a.msg is not None
-            for n in ast.walk(a.msg)
-        }
+        # In the order the test makes them, without those in an assert's message, which runs
+        # only when the assert fails.
         made = sorted(
-            (n for n in found if n not in messages), key=lambda n: (n.lineno, n.col_offset)
+            (n for n in found if not _in_message(n, parents)),
+            key=lambda n: (n.lineno, n.col_offset),
         )
         calls = [found[n] for n in made]
+    # The test process runs the prompt for the helpers it defines: only when the test names one.
+    helpers = prompt_binds is None or bool((prompt_binds - {entry}) & set(loaded))
     return _Plan(
         code,
         problem.setup_code or "",
-        problem.prompt or "",
+        problem.prompt if helpers else "",
         entry,
         modules,
         names,
@@ -215,17 +240,52 @@ _REPEATS = (
 )
 
 
+def _binds(tree: ast.AST) -> set[str] | None:
+    """Every name bound anywhere in `tree` (None when a star import may bind any)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            if node.name == "*":
+                return None
+            names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _inside(node: ast.AST, tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    while node is not None and node is not tree:
+        node = parents.get(node)
+    return node is tree
+
+
+def _in_message(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Is `node` in an assert's message (evaluated only when the assert fails)?"""
+    child, up = node, parents.get(node)
+    while up is not None:
+        if isinstance(up, ast.Assert) and child is up.msg:
+            return True
+        child, up = up, parents.get(up)
+    return False
+
+
 def _straight_line(
-    test: ast.Module, setup: ast.Module, proxies: set[str], found: dict[ast.Call, Any]
+    test: ast.Module,
+    parents: dict[ast.AST, ast.AST],
+    uses: list[ast.Name],
+    named: collections.Counter[str],
+    proxies: set[str],
+    found: dict[ast.Call, Any],
 ) -> bool:
     """Are the static calls (`found`) every call the test makes of the program, each made once,
     in the order written? True only for the plain shape of HumanEval / MBPP tests: every use of
     a proxy name is a found call with literal arguments, outside loops, comprehensions and
     lambdas, at the module's top level or in a top-level function that the module calls once
     (`check(candidate)`), where a proxy may also be passed. Anything else (a helper, an alias, a
-    call in a loop) gets a discovery run, as before."""
-    if any(isinstance(n, ast.Name) and n.id in proxies for n in ast.walk(setup)):
-        return False
+    call in a loop) gets a discovery run, as before. `parents`, `uses` (the Name nodes of the
+    proxies) and `named` (uses per name) come from `plan_check`'s walk of the test."""
     functions = {
         s.name: s for s in test.body if isinstance(s, ast.FunctionDef) and not s.decorator_list
     }
@@ -252,16 +312,7 @@ def _straight_line(
                 or any(wanted[len(given) :])
             ):
                 return False
-    parents: dict[ast.AST, ast.AST] = {}
-    for node in ast.walk(test):
-        for child in ast.iter_child_nodes(node):
-            parents[child] = node
-    uses = collections.Counter(
-        n.id for n in ast.walk(test) if isinstance(n, ast.Name) and n.id in functions
-    )
-    for node in ast.walk(test):
-        if not (isinstance(node, ast.Name) and node.id in proxies):
-            continue
+    for node in uses:
         if isinstance(node.ctx, ast.Store | ast.Del):
             return False  # rebound: later uses may not be the proxy
         parent = parents.get(node)
@@ -280,7 +331,7 @@ def _straight_line(
             if isinstance(up, _REPEATS):
                 return False
             if isinstance(up, ast.FunctionDef):
-                if functions.get(up.name) is not up or uses[up.name] != 1:
+                if functions.get(up.name) is not up or named[up.name] != 1:
                     return False
                 if len(runs.get(up.name, ())) != 1:
                     return False

@@ -254,3 +254,33 @@ COUNTER = "seen = []\ndef f(x):\n    seen.append(x)\n    return len(seen)"
 def test_answers_run_ahead_keep_their_order(box, test, status):
     verdict = verify_code(_he(test), COUNTER, backend=box)
     assert verdict.status.value == status, verdict.reason
+
+
+# The test process runs the dataset's prompt only for the helpers the test names.
+PROMPTS = [
+    # (prompt, test body, prompt kept?)
+    (PROMPT, "    assert abs(poly([-6, 1], candidate([-6, 1]))) < 1e-9\n", True),
+    (
+        "from math import isclose as close\ndef f(x):\n    '''doc'''\n",
+        "    assert close(candidate(1), 1.0)\n",
+        True,
+    ),
+    ("from math import *\ndef f(x):\n    '''doc'''\n", "    assert candidate(1) == 1\n", True),
+    ("SCALE = 2\ndef f(x):\n    '''doc'''\n", "    assert candidate(1) == SCALE\n", True),
+    (
+        "from typing import List\ndef f(x: List[int]):\n    '''doc'''\n",
+        "    assert candidate([1]) == 1\n",
+        False,
+    ),
+    ("def f(x):\n    '''doc'''\n", "    assert candidate(1) == 1\n", False),  # the entry only
+]
+
+
+@pytest.mark.parametrize(("prompt", "body", "kept"), PROMPTS)
+def test_the_prompt_runs_in_the_test_process_only_for_its_helpers(prompt, body, kept):
+    from restem.verifiers.code.problems import Mode, Problem, TestCase
+    from restem.verifiers.code.proxy import plan_check
+
+    code = f"def check(candidate):\n{body}\n\ncheck(f)\n"
+    plan = plan_check(Problem(Mode.ASSERT, (TestCase(code),), "f", prompt=prompt), 0)
+    assert (plan.prompt == prompt) is kept
