@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -542,8 +543,10 @@ def run_bench(
     *,
     workers: Sequence[int] = (1, 2, 4),
     docker_run_programs: int = 30,
+    repeat: int = 1,
 ) -> dict[str, Any]:
-    """Every available contender over ``cases`` at each worker count."""
+    """Every available contender over ``cases`` at each worker count; each timing the median of
+    ``repeat`` interleaved runs (verdicts from the first)."""
     skipped = {}
     for name in names:
         if name not in CONTENDERS:
@@ -555,24 +558,35 @@ def run_bench(
     subset = _spread(cases, docker_run_programs)
     rows = []
     for w in workers:
+        # Every contender of this worker count is started first; then `repeat` rounds of one
+        # timed run each, the order reversed every other round, so that all of them sample the
+        # same stretches of the machine's load. Each figure is the median of its rounds.
+        started: dict[str, tuple[Any, float]] = {}
         for name in names:
             if name in skipped:
                 continue
-            chosen = subset if name == "docker-run" else cases
             t0 = time.perf_counter()
             try:
-                contender = _start(name, w)
+                started[name] = (_start(name, w), time.perf_counter() - t0)
             except Exception as exc:
                 skipped[name] = f"could not start: {type(exc).__name__}: {exc}"
                 progress(TAG, f"skipping {name}: {skipped[name]}")
-                continue
-            setup = time.perf_counter() - t0
-            try:
-                start = time.perf_counter()
-                outcomes = contender(chosen)
-                seconds = time.perf_counter() - start
-            finally:
+        timings: dict[str, list[float]] = {name: [] for name in started}
+        results: dict[str, list] = {}
+        try:
+            for r in range(repeat):
+                for name in list(started) if r % 2 == 0 else list(reversed(started)):
+                    chosen = subset if name == "docker-run" else cases
+                    start = time.perf_counter()
+                    outcomes = started[name][0](chosen)
+                    timings[name].append(time.perf_counter() - start)
+                    results.setdefault(name, outcomes)
+        finally:
+            for contender, _ in started.values():
                 contender.close()
+        for name in started:
+            chosen = subset if name == "docker-run" else cases
+            outcomes, seconds = results[name], statistics.median(timings[name])
             by_workload: dict[str, dict[str, int]] = {}
             for c, (ran, ok, _) in zip(chosen, outcomes, strict=True):
                 entry = by_workload.setdefault(
@@ -594,17 +608,19 @@ def run_bench(
                 # restem re-runs, alone, a test the wall clock killed under load
                 "retried_tests": sum(o[2] for o in outcomes),
                 "seconds": round(seconds, 3),
+                "runs_s": [round(t, 3) for t in timings[name]],
                 "programs_per_s": rate(len(chosen), seconds),
                 "tests_per_s": rate(tests_run, seconds),
-                "setup_s": round(setup, 3),
+                "setup_s": round(started[name][1], 3),
                 "by_workload": by_workload,
             }
             rows.append(row)
             progress(
                 TAG,
                 f"{name}, {w} worker{'s' if w > 1 else ''}: {len(chosen)} programs, "
-                f"{tests_run} tests in {seconds:.2f} s ({row['programs_per_s']} programs/s, "
-                f"{row['tests_per_s']} tests/s); passed {row['passed_programs']} programs",
+                f"{tests_run} tests in {seconds:.2f} s (median of {len(timings[name])}; "
+                f"{row['programs_per_s']} programs/s, {row['tests_per_s']} tests/s); "
+                f"passed {row['passed_programs']} programs",
             )
     return {"rows": rows, "skipped": skipped, "ratios": _ratios(rows), "scaling": _scaling(rows)}
 
@@ -857,6 +873,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     shared.add_counts(
         parser,
+        (
+            "--repeat",
+            1,
+            "timed runs per figure, interleaved between contenders; the median is kept "
+            "(default 1; 3 for published figures)",
+        ),
+    )
+    shared.add_counts(
+        parser,
         ("--limit", 0, "only the first N programs of each workload"),
         (
             "--docker-run-programs",
@@ -876,6 +901,8 @@ def main(args: argparse.Namespace) -> int:
             if name not in CONTENDERS:
                 raise DataError(f"unknown contender {name!r}; choose from {', '.join(CONTENDERS)}")
         cases = load_workloads(code_dir, args.workloads, args.limit or None)
+        if args.repeat < 1:
+            raise DataError("--repeat must be at least 1")
     except DataError as exc:
         print(f"restem {TAG}: {exc}", file=sys.stderr)
         return 2
@@ -886,7 +913,11 @@ def main(args: argparse.Namespace) -> int:
         f"{machine['cpus_usable']} CPUs, load {machine['load_average_1_5_15']}",
     )
     tests = run_bench(
-        cases, args.contenders, workers=args.workers, docker_run_programs=args.docker_run_programs
+        cases,
+        args.contenders,
+        workers=args.workers,
+        docker_run_programs=args.docker_run_programs,
+        repeat=args.repeat,
     )
     tests["workloads"] = list(args.workloads)
     many = None
@@ -934,7 +965,13 @@ def _run_many_tests(code_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     )
     if not cases:
         return {"rows": [], "skipped": {"all": "no problem with enough generated tests"}}
-    section = run_bench(cases, args.many_contenders, workers=args.workers, docker_run_programs=0)
+    section = run_bench(
+        cases,
+        args.many_contenders,
+        workers=args.workers,
+        docker_run_programs=0,
+        repeat=args.repeat,
+    )
     sources: dict[str, int] = {}
     for c in cases:
         key = c.id.split("/")[0]

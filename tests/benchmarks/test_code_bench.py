@@ -74,9 +74,10 @@ def _data(root: Path) -> Path:
     return code
 
 
-def _run(tmp_path: Path, contenders: str, synthetic: int, many: str = "") -> dict:
+def _run(tmp_path: Path, contenders: str, synthetic: int, many: str = "", repeat: int = 1) -> dict:
     out = tmp_path / "res" / "code.json"
     argv = ["bench", "code", "--data-dir", str(_data(tmp_path)), "--output", str(out)]
+    argv += ["--repeat", str(repeat)]
     argv += ["--contenders", contenders, "--workers", "1,2", "--synthetic", str(synthetic)]
     argv += ["--synthetic-docker-run", "2", "--docker-run-programs", "3"]
     if many:
@@ -112,6 +113,20 @@ def test_bench_code_smoke_local_and_unsandboxed(tmp_path, capsys):
     _check_rows(report, {"local", "unsandboxed"})
     assert set(report["tests"]["ratios"]["1"]) == {"local / unsandboxed"}
     assert "| local |" in capsys.readouterr().out
+
+
+def test_repeated_runs_are_interleaved_and_the_median_is_kept(tmp_path):
+    report = _run(tmp_path, "local,unsandboxed", synthetic=0, repeat=3)
+    _check_rows(report, {"local", "unsandboxed"})
+    for row in report["tests"]["rows"]:
+        assert len(row["runs_s"]) == 3
+        assert row["seconds"] == sorted(row["runs_s"])[1]
+
+
+def test_repeat_below_one_is_refused(tmp_path, capsys):
+    argv = ["bench", "code", "--data-dir", str(_data(tmp_path)), "--repeat", "0"]
+    assert main([*argv, "--output", str(tmp_path / "c.json")]) == 2
+    assert "--repeat" in capsys.readouterr().err
 
 
 @pytest.mark.docker
