@@ -306,6 +306,24 @@ def test_setup_alone_then_program_without_setup(box):
     assert r.status is Status.RUNTIME_ERROR and "NameError" in r.stderr, r
 
 
+# The setup runs where the tests start from, in the tests' environment; what it sets there every
+# test sees (as when each test runs the setup itself), and no later program does.
+SETUP_ENV = "import os\nSEEN = os.environ.get('HOME')\nos.environ['FROM_SETUP'] = 'yes'\n"
+READS_ENV = (
+    "import os\nprint(SEEN == os.environ['HOME'], os.getenv('FROM_SETUP'), sorted(os.environ))\n"
+)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_setup_sees_the_tests_environment_and_its_changes_reach_each_test(box, n):
+    results = list(box.run_many(READS_ENV, [""] * n, LIMITS, setup=SETUP_ENV))
+    assert [r.status for r in results] == [Status.OK] * n, results
+    assert len({r.stdout for r in results}) == 1, results
+    assert results[0].stdout.startswith("True yes "), results[0]
+    after = box.run("import os\nprint(os.getenv('FROM_SETUP'))\n", "", LIMITS)
+    assert after.stdout == "None\n", after  # near miss: the next program, without that setup
+
+
 @pytest.mark.parametrize(
     "setup,error",
     [
