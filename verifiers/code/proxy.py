@@ -139,13 +139,14 @@ def plan_check(problem: Problem, index: int) -> _Plan:
     bound: set[str] = set()
     calls: list[tuple[str, str]] = []
     found: dict[ast.Call, tuple[str, str]] = {}  # each static call's (key, request)
+    tree_of: dict[ast.Call, int] = {}  # 0: found in the test, 1: in the setup
     proxies = {entry, "candidate"}
     # One pass over each tree (walking an AST is the slow part here): what every use below needs.
     parents: dict[ast.AST, ast.AST] = {}
     uses: list[ast.Name] = []  # of a proxy's name, in the test
     named: collections.Counter[str] = collections.Counter()  # Name uses, in the test
     in_setup = False  # the setup names a proxy
-    for tree in trees:
+    for which, tree in enumerate(trees):
         todo = [tree]
         while todo:
             node = todo.pop()
@@ -189,11 +190,9 @@ def plan_check(problem: Problem, index: int) -> _Plan:
                     request = {"op": "call", "fn": entry, "args": args, "kwargs": kwargs}
                     calls.append((_key(entry, args, kwargs), json.dumps(request)))
                     found[node] = calls[-1]
+                    tree_of[node] = which
     # In the order written (the traversal's is not): the test's, then the setup's.
-    first = {n: i for i, tree in enumerate(trees) for n in found if _inside(n, tree, parents)}
-    calls = [
-        found[n] for n in sorted(found, key=lambda n: (first.get(n, 0), n.lineno, n.col_offset))
-    ]
+    calls = [found[n] for n in sorted(found, key=lambda n: (tree_of[n], n.lineno, n.col_offset))]
     skip = _BUILTINS | prompt_names | bound | {entry, "candidate"}
     free = list(dict.fromkeys(n for n in loaded if n not in skip))
     modules = tuple(n for n in free if n in _STDLIB)
@@ -253,12 +252,6 @@ def _binds(tree: ast.AST) -> set[str] | None:
                 return None
             names.add((node.asname or node.name).split(".")[0])
     return names
-
-
-def _inside(node: ast.AST, tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    while node is not None and node is not tree:
-        node = parents.get(node)
-    return node is tree
 
 
 def _in_message(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
