@@ -112,31 +112,59 @@ def open_sandbox(backend: str | None = "local", workers: int = 1, limits: CodeLi
 
 class _QuietGate:
     """Normal runs share the sandbox, `slots` at once (None: no bound); a re-run of a timed-out
-    test waits until no run is in flight and holds new ones back until it is done."""
+    test waits until no run is in flight and holds new ones back until it is done. `on_free`
+    is called whenever a slot is given back (outside the lock)."""
 
-    def __init__(self, slots: int | None = None) -> None:
+    def __init__(self, slots: int | None = None, on_free: Any = None) -> None:
         self._cond = threading.Condition()
         self._active = 0
         self._quiet = False
-        self._waiting = 0
+        self._waiting = 0  # quiet re-runs waiting
+        self._queued = 0  # normal runs waiting for a slot
         self._slots = slots
+        self.on_free = on_free
+
+    @property
+    def slots(self) -> int | None:
+        return self._slots
+
+    def _open(self) -> bool:
+        return not (
+            self._quiet
+            or self._waiting
+            or (self._slots is not None and self._active >= self._slots)
+        )
 
     @contextmanager
     def shared(self) -> Iterator[None]:
         with self._cond:
-            while (
-                self._quiet
-                or self._waiting
-                or (self._slots is not None and self._active >= self._slots)
-            ):
-                self._cond.wait()
+            self._queued += 1
+            try:
+                while not self._open():
+                    self._cond.wait()
+            finally:
+                self._queued -= 1
             self._active += 1
         try:
             yield
         finally:
-            with self._cond:
-                self._active -= 1
-                self._cond.notify_all()
+            self.leave()
+
+    def try_enter(self) -> bool:
+        """A bounded slot now, if one is free that no run is waiting for (for a helping lane,
+        which must never hold back a program)."""
+        with self._cond:
+            if self._slots is None or self._queued or not self._open():
+                return False
+            self._active += 1
+            return True
+
+    def leave(self, offer: bool = True) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+        if offer and self.on_free is not None:
+            self.on_free()
 
     @contextmanager
     def quiet(self) -> Iterator[None]:
@@ -176,9 +204,14 @@ class _Verifier:
         self.all_tests = all_tests
         self.comparison = Comparison(comparison)
         self.batch_tests = batch_tests
-        self.gate = _QuietGate(slots)
+        self.gate = _QuietGate(slots, on_free=self._offer)
         self.checkers = CheckerPool()
         self.takes = _takes(sandbox)
+        # Programs of the batch not started yet (`iter_verify_code` sets it): while there are
+        # any, a free slot is theirs, and no running program's tests are split (`_offer`).
+        self.backlog = 0
+        self._lock = threading.Lock()
+        self._running: set[_Lanes] = set()
 
     def close(self) -> None:
         self.checkers.close()
@@ -186,6 +219,8 @@ class _Verifier:
     def verify(self, problem: Any, program: str) -> CodeVerdict:
         if not isinstance(program, str):
             raise TypeError(f"program must be str, got {type(program).__name__}")
+        with self._lock:
+            self.backlog = max(0, self.backlog - 1)
         try:
             problem = as_problem(problem)
         except (ProblemError, OSError, UnicodeDecodeError) as exc:
@@ -212,6 +247,9 @@ class _Verifier:
                 batch = [self._check_test(problem, harness, index, budget)]
             else:
                 batch = self._run_tests(problem, program, harness, index, budget)
+            if not batch:  # a sandbox that answered fewer runs than it was given: our bug
+                reason = "the sandbox returned no result for this test"
+                batch = [TestResult(index, CodeStatus.SANDBOX_ERROR, reason=reason)]
             stop = False
             for result in batch:
                 results.append(result)
@@ -233,15 +271,41 @@ class _Verifier:
         """The runs of one program on `stdins`, in order: one `run_many` request, or (for the
         benchmark's comparison) one `run` per input. Closing it stops the remaining runs. A
         single input is one `run`: loading a program once costs more than one run of it."""
-        if self.batch_tests and len(stdins) > 1:
+        if self.batch_tests:
             with self.gate.shared():
-                text, options = self._harness(program)
-                yield from self.sandbox.run_many(text, stdins, limits, **options)
+                yield from self._open(program, stdins, limits)
         else:
             for stdin in stdins:
                 with self.gate.shared():
                     run = self._run(program, stdin, limits)
                 yield run
+
+    def _open(self, program: str, stdins: Sequence[str], limits: Limits) -> Iterator[RunResult]:
+        """`_stream`'s batched runs in a slot the caller holds."""
+        if len(stdins) > 1:
+            text, options = self._harness(program)
+            yield from self.sandbox.run_many(text, stdins, limits, **options)
+        elif stdins:
+            yield self._run(program, stdins[0], limits)
+
+    def _offer(self) -> None:
+        """Once every program of the batch has started, a free sandbox slot takes over the
+        second half of the tests a running program has not reached (the one with the most
+        time expected left): the end of a batch no longer waits on one long program while
+        other slots idle."""
+        if self.backlog or not self.batch_tests or self.gate.slots is None:
+            return
+        with self._lock:
+            running = list(self._running)
+        best, most = None, _SPLIT_MIN_S
+        for lanes in running:
+            left = lanes.expected_left()
+            if left > most:
+                best, most = lanes, left
+        if best is None or not self.gate.try_enter():
+            return
+        if not best.split():
+            self.gate.leave(offer=False)
 
     def _run(self, harness: str, stdin: str, limits: Limits) -> RunResult:
         text, options = self._harness(harness)
@@ -261,8 +325,9 @@ class _Verifier:
     def _run_tests(
         self, problem: Problem, solution: str, harness: str, first: int, budget: _Budget
     ) -> list[TestResult]:
-        """Tests from `first` up to the next check test (or the end), as one request; stops at
-        a failure unless all_tests, at the total limit, and before a starved timeout's re-run."""
+        """Tests from `first` up to the next check test (or the end), as one request (or more,
+        see `_offer`); stops at a failure unless all_tests, at the total limit, and before a
+        starved timeout's re-run."""
         prepared: list[tuple[int, Prepared]] = []
         for index in range(first, len(problem.tests)):
             if is_check_test(problem, index):
@@ -278,27 +343,15 @@ class _Verifier:
                 break
         expected = [p.expected for _, p in prepared if isinstance(p.expected, str)]
         limits = self.limits.run_limits(max(expected, key=len, default=None))
-        results: list[TestResult] = []
-        starved: tuple[int, Prepared, RunResult] | None = None
-        stream = self._stream(harness, [p.stdin for _, p in prepared], limits)
+        lanes = _Lanes(self, harness, prepared, limits, budget)
+        with self._lock:
+            self._running.add(lanes)
         try:
-            for (index, test), run in zip(prepared, stream):
-                status, reason = judge_run(test, run, self.comparison)
-                if status is CodeStatus.TIMEOUT and self._starved(run, limits):
-                    starved = (index, test, run)
-                    break
-                budget.spent += run.cpu_s if run.cpu_s is not None else run.wall_s
-                results.append(TestResult(index, status, run.wall_s, reason))
-                failed = status is not CodeStatus.PASSED
-                if (failed and (not self.all_tests or status is CodeStatus.COMPILE_ERROR)) or (
-                    budget.spent >= self.limits.total_s
-                ):
-                    break
+            lanes.run()
         finally:
-            stream.close()
-        if starved is not None:
-            results.append(self._rerun(*starved, limits, budget))
-        return results
+            with self._lock:
+                self._running.discard(lanes)
+        return lanes.collect()
 
     def _rerun(
         self, index: int, test: Prepared, first: RunResult, limits: Limits, budget: _Budget
@@ -362,6 +415,160 @@ class _Verifier:
         if not self.limits.retry_timeouts or not wall_clock:
             return False
         return run.cpu_s is None or run.cpu_s < 0.9 * limits.cpu_s
+
+
+# A split costs a program load in another slot (a few ms in a warm pool): only for more time
+# left than this.
+_SPLIT_MIN_S = 0.1
+
+
+class _Span:
+    """The positions one lane runs: `next` (running or about to) up to `stop`; `done` tests
+    answered so far, which took `run_s` seconds (the tests' own wall time, without loading the
+    program)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.next, self.stop = start, stop
+        self.done = 0
+        self.run_s = 0.0
+
+
+class _Lanes:
+    """One program's tests from `first` up to the next check test, run by one `run_many`
+    request (a lane) or, once slots fall idle at the end of a batch, by several: a lane gives
+    the second half of the tests it has not started to a new lane in a free slot (`split`).
+    Each result is kept by its position and `collect` reads them in order, cutting where one
+    lane would have stopped, so the verdict is the same however the tests were spread."""
+
+    def __init__(
+        self,
+        verifier: _Verifier,
+        harness: str,
+        prepared: list[tuple[int, Prepared]],
+        limits: Limits,
+        budget: _Budget,
+    ) -> None:
+        self.verifier = verifier
+        self.harness = harness
+        self.prepared = prepared
+        self.limits = limits
+        self.budget = budget
+        self.lock = threading.Lock()
+        self.results: dict[int, tuple[TestResult, float]] = {}  # position -> (result, CPU s)
+        self.halt = len(prepared)  # no position from here on is wanted
+        self.spent = 0.0  # CPU s of every lane's runs, for stopping at the total limit
+        self.starved: tuple[int, RunResult] | None = None
+        self.spans: list[_Span] = []
+        self.helpers: list[threading.Thread] = []
+
+    def run(self) -> None:
+        """Run every test (this thread is the first lane), then wait for the other lanes."""
+        span = _Span(0, len(self.prepared))
+        with self.lock:
+            self.spans.append(span)
+        self._lane(span, self.verifier._stream)
+        joined = 0
+        while True:
+            with self.lock:
+                if joined == len(self.helpers):
+                    return
+                helper = self.helpers[joined]
+            helper.join()
+            joined += 1
+
+    def _lane(self, span: _Span, open_stream: Any) -> None:
+        with self.lock:
+            stop = min(span.stop, self.halt)
+        if span.next >= stop:
+            return
+        stream = open_stream(
+            self.harness, [t.stdin for _, t in self.prepared[span.next : stop]], self.limits
+        )
+        verifier = self.verifier
+        try:
+            for position, run in zip(range(span.next, stop), stream):
+                index, test = self.prepared[position]
+                status, reason = judge_run(test, run, verifier.comparison)
+                cpu = run.cpu_s if run.cpu_s is not None else run.wall_s
+                with self.lock:
+                    if position >= min(span.stop, self.halt):
+                        break  # given to another lane meanwhile, or past a stop
+                    span.next, span.done = position + 1, span.done + 1
+                    span.run_s += run.wall_s
+                    self.spent += cpu
+                    if status is CodeStatus.TIMEOUT and verifier._starved(run, self.limits):
+                        if self.starved is None or position < self.starved[0]:
+                            self.starved = (position, run)
+                        self.halt = min(self.halt, position)
+                        break
+                    self.results[position] = (TestResult(index, status, run.wall_s, reason), cpu)
+                    failed = status is not CodeStatus.PASSED
+                    if failed and (not verifier.all_tests or status is CodeStatus.COMPILE_ERROR):
+                        self.halt = min(self.halt, position + 1)
+                    if self.budget.spent + self.spent >= verifier.limits.total_s:
+                        self.halt = min(self.halt, position + 1)
+                    if span.next >= min(span.stop, self.halt):
+                        break
+                verifier._offer()
+        finally:
+            stream.close()
+            with self.lock:
+                span.stop = span.next  # nothing more runs in this lane
+
+    def expected_left(self) -> float:
+        """Seconds the longest lane still needs beyond its current test, at the pace of its
+        tests so far (0 before its first answer)."""
+        most = 0.0
+        with self.lock:
+            for span in self.spans:
+                left = min(span.stop, self.halt) - span.next - 1
+                if left > 0 and span.done:
+                    most = max(most, left * span.run_s / span.done)
+        return most
+
+    def split(self) -> bool:
+        """Give the second half of the longest lane's tests not started to a new lane, in the
+        sandbox slot the caller holds (released when that lane ends). False: nothing to give."""
+        with self.lock:
+            spans = [s for s in self.spans if min(s.stop, self.halt) - s.next >= 2]
+            if not spans:
+                return False
+            span = max(spans, key=lambda s: min(s.stop, self.halt) - s.next)
+            stop = min(span.stop, self.halt)
+            new = _Span(stop - (stop - span.next) // 2, stop)
+            span.stop = new.next
+            self.spans.append(new)
+            helper = threading.Thread(target=self._help, args=(new,), daemon=True)
+            self.helpers.append(helper)
+            helper.start()
+        return True
+
+    def _help(self, span: _Span) -> None:
+        try:
+            self._lane(span, self.verifier._open)
+        finally:
+            self.verifier.gate.leave()
+
+    def collect(self) -> list[TestResult]:
+        """The results in order, up to where one lane would have stopped; a starved test's
+        re-run after them. The budget is charged for those only, as one lane's would be."""
+        verifier, out = self.verifier, []
+        for position in range(len(self.prepared)):
+            if self.starved is not None and position == self.starved[0]:
+                index, test = self.prepared[position]
+                out.append(verifier._rerun(index, test, self.starved[1], self.limits, self.budget))
+                break
+            if position not in self.results:
+                break  # not reached (a stop; the caller goes on from here)
+            result, cpu = self.results[position]
+            out.append(result)
+            self.budget.spent += cpu
+            if (
+                not result.passed
+                and (not verifier.all_tests or result.status is CodeStatus.COMPILE_ERROR)
+            ) or self.budget.spent >= verifier.limits.total_s:
+                break
+        return out
 
 
 def _takes(sandbox: Sandbox) -> set[str]:
@@ -461,6 +668,7 @@ def iter_verify_code(
         workers = workers or sandbox.workers
     workers = max(1, workers)
     verifier = _Verifier(sandbox, limits, all_tests, comparison, batch_tests, slots=workers)
+    verifier.backlog = len(items)
     try:
         # Leaving the `with` waits for the verdicts in progress, so nothing uses the verifier's
         # test processes or the sandbox once they are closed.
