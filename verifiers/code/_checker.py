@@ -262,6 +262,7 @@ def main():
         if not header:
             return
         job = json.loads(_read_exact(channel_in, int(header)))
+        codes = _compiled(job)
         pid = os.fork()
         if pid == 0:
             try:
@@ -274,7 +275,7 @@ def main():
                 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
                 reader = os.fdopen(os.dup(channel_in), "r", encoding="utf-8")
                 writer = os.fdopen(os.dup(channel_out), "w", encoding="utf-8")
-                _run_test(job, _Channel(reader, writer, json.loads), values.decode)
+                _run_test(job, _Channel(reader, writer, json.loads), values.decode, codes)
             finally:
                 os._exit(0)
         _, status = os.waitpid(pid, 0)
@@ -282,6 +283,38 @@ def main():
 
 
 _PRELOAD = ("math", "random", "re", "copy", "collections", "itertools", "string", "hashlib")
+
+# Code objects of the jobs' texts, compiled here before the fork: the test's process only runs
+# them (compiling there cost its CPU and copy-on-write faults each time), and a problem checked
+# for many samples is compiled once.
+_CODES = {}
+
+
+def _compiled(job):
+    """{"prompt" | "setup" | "code": code object or None (does not compile: the test's process
+    compiles it again and fails as it always did)}."""
+    discover = bool(job.get("discover"))
+    out = {}
+    for part, filename in (("prompt", "<prompt>"), ("setup", "<setup>"), ("code", "<test>")):
+        text = job.get(part)
+        if not text:
+            continue
+        key = (part, text, discover and part == "code")
+        if key not in _CODES:
+            if len(_CODES) >= 512:
+                _CODES.clear()
+            try:
+                if key[2]:
+                    # Asserts become plain expressions: their calls are made, a false one stops
+                    # nothing.
+                    tree = ast.fix_missing_locations(_NoAsserts().visit(ast.parse(text)))
+                    _CODES[key] = compile(tree, filename, "exec")
+                else:
+                    _CODES[key] = compile(text, filename, "exec")
+            except BaseException:
+                _CODES[key] = None
+        out[part] = _CODES[key]
+    return out
 
 
 _LIBC = []
@@ -317,9 +350,11 @@ def _read_exact(fd, size):
     return out
 
 
-def _run_test(job, channel, decode):
+def _run_test(job, channel, decode, codes=None):
     """Run the test; or with `discover`, run it on recorders and send the calls it makes
-    (their arguments only: what the host may run ahead of time, all in one request)."""
+    (their arguments only: what the host may run ahead of time, all in one request). `codes`:
+    the job's texts compiled already (`_compiled`)."""
+    codes = codes or {}
     calls = []
     if job.get("discover"):
 
@@ -340,7 +375,7 @@ def _run_test(job, channel, decode):
         trusted = {}
         if job["prompt"]:
             try:
-                exec(compile(job["prompt"], "<prompt>", "exec"), trusted)
+                exec(codes.get("prompt") or compile(job["prompt"], "<prompt>", "exec"), trusted)
             except Exception:
                 trusted = {}
         for name in job["modules"]:
@@ -359,13 +394,14 @@ def _run_test(job, channel, decode):
         namespace[job["entry"]] = proxy(job["entry"])
         namespace.setdefault("candidate", namespace[job["entry"]])
         if job["setup"]:
-            exec(compile(job["setup"], "<setup>", "exec"), namespace)
-        code = job["code"]
-        if job.get("discover"):
-            # Asserts become plain expressions: their calls are made, a false one stops nothing.
-            tree = _NoAsserts().visit(ast.parse(code))
-            code = ast.fix_missing_locations(tree)
-        exec(compile(code, "<test>", "exec"), namespace)
+            exec(codes.get("setup") or compile(job["setup"], "<setup>", "exec"), namespace)
+        code = codes.get("code")
+        if code is None:
+            code = job["code"]
+            if job.get("discover"):
+                code = ast.fix_missing_locations(_NoAsserts().visit(ast.parse(code)))
+            code = compile(code, "<test>", "exec")
+        exec(code, namespace)
     except _Abort as exc:
         outcome, reason = "abort", list(exc.args) if len(exc.args) == 2 else ["runtime_error", ""]
     except _Unsupported as exc:

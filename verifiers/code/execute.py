@@ -180,7 +180,10 @@ def is_check_test(problem: Problem, index: int) -> bool:
     as one sandbox run? (assert tests that are not `assert EXPR == LITERAL`)"""
     if problem.mode is not Mode.ASSERT:
         return False
-    return _assert_test(problem.tests[index].input, problem.fn_name or "")[0] == "check"
+    try:
+        return _assert_test(problem.tests[index].input, problem.fn_name or "")[0] == "check"
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False  # test code that does not parse: `prepare_test` says so (invalid_problem)
 
 
 def prepare_test(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from restem.verifiers import CodeStatus, verify_code
+from restem.verifiers import CodeStatus, verify_code, verify_code_batch
 
 
 def _he(test: str, entry: str = "f", prompt: str = "") -> dict:
@@ -284,3 +284,39 @@ def test_the_prompt_runs_in_the_test_process_only_for_its_helpers(prompt, body, 
     code = f"def check(candidate):\n{body}\n\ncheck(f)\n"
     plan = plan_check(Problem(Mode.ASSERT, (TestCase(code),), "f", prompt=prompt), 0)
     assert (plan.prompt == prompt) is kept
+
+
+@pytest.mark.parametrize(
+    ("problem", "status"),
+    [
+        (_he("    assert candidate(2) == 4 +\n"), "invalid_problem"),  # check code that won't parse
+        ({"task_id": 1, "test_list": ["assert f(2) == 4 +"]}, "invalid_problem"),  # an MBPP assert
+        (_he("    assert candidate(2) == 4\n"), "passed"),  # near miss: it parses
+    ],
+)
+def test_test_code_that_does_not_parse_is_an_invalid_problem_not_a_crash(box, problem, status):
+    [verdict] = verify_code_batch([(problem, "def f(x):\n    return x * x")], backend=box)
+    assert verdict.status.value == status, verdict.reason
+
+
+def test_one_problem_checked_for_many_samples_judges_each_on_its_own(box):
+    # The checker compiles a problem's test code once and keeps it: every sample still gets
+    # its own verdict, in order, whatever the samples before it did.
+    problem = _he(
+        "    assert candidate(2) == 4\n"
+        "    xs = [candidate(i) for i in range(3)]\n"
+        "    assert xs == [0, 1, 4], xs\n"
+    )
+    programs = [
+        "def f(x):\n    return x * x",
+        "def f(x):\n    return x + 2",
+        "def f(x):\n    return x * x",
+        "def f(x):\n    return x * x if x else 1",
+    ]
+    verdicts = verify_code_batch([(problem, p) for p in programs], backend=box, workers=1)
+    assert [v.status.value for v in verdicts] == [
+        "passed",
+        "wrong_answer",
+        "passed",
+        "wrong_answer",
+    ]
