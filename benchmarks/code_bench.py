@@ -396,6 +396,66 @@ def _many_tests(code_dir: Path, programs: int, box: Any, tests: int = MANY_TESTS
     return cases
 
 
+# --- interpreters -----------------------------------------------------------------------------
+
+# The same pure-Python work timed on both interpreters: the unsandboxed runner runs on the host's
+# (the one restem is installed in), restem's sandboxes on the image's. Builds differ (a distro's
+# optimised build, a pyenv build with --enable-shared): the ratios above carry that difference.
+_PROBE = """import platform, time
+def work():
+    table, total = {}, 0
+    for i in range(200000):
+        total += i * i % 7
+        table[i % 1000] = total
+    return total + len(sorted(range(50000), key=lambda x: -x))
+best = 1e9
+for _ in range(5):
+    start = time.perf_counter()
+    work()
+    best = min(best, time.perf_counter() - start)
+print(platform.python_version(), round(best * 1000, 2))
+"""
+
+
+def _interpreters() -> dict[str, Any]:
+    """{"host": {"python", "probe_ms"}, "sandbox": {...}, "sandbox_speedup"}: `_PROBE`'s best
+    of 5 in a fresh process of each (sandbox: docker when an engine answers, else local)."""
+    import subprocess
+
+    from restem.sandbox import Limits
+    from restem.verifiers.code import open_sandbox
+
+    out: dict[str, Any] = {}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60
+        )
+        version, ms = done.stdout.split()
+        out["host"] = {"python": version, "probe_ms": float(ms)}
+        backend = "docker" if _why_not("docker-pool") is None else "local"
+        with open_sandbox(backend, 1) as box:
+            run = box.run(_PROBE, b"", Limits(wall_s=60, cpu_s=30))
+        version, ms = run.stdout.split()
+        out["sandbox"] = {"backend": backend, "python": version, "probe_ms": float(ms)}
+        out["sandbox_speedup"] = round(out["host"]["probe_ms"] / out["sandbox"]["probe_ms"], 2)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def _interpreters_line(found: dict[str, Any]) -> str | None:
+    if "sandbox_speedup" not in found:
+        return None
+    host, box = found["host"], found["sandbox"]
+    return (
+        f"Interpreters, one pure-Python probe (best of 5): the unsandboxed runner's (host) "
+        f"Python {host['python']} {host['probe_ms']:g} ms, the sandbox's ({box['backend']}) "
+        f"Python {box['python']} {box['probe_ms']:g} ms: the sandbox's interpreter runs "
+        f"{found['sandbox_speedup']:g}x as fast, and every ratio against the unsandboxed "
+        f"runner carries that."
+    )
+
+
 # --- contenders -------------------------------------------------------------------------------
 
 
@@ -767,6 +827,9 @@ def _render_tests(section: dict[str, Any], title: str) -> list[str]:
 
 def render_markdown(report: dict[str, Any]) -> str:
     out = [shared.machine_line(report["machine"])]
+    line = _interpreters_line(report.get("interpreters") or {})
+    if line:
+        out += ["", line]
     out += _render_tests(report["tests"], "Programs against their tests")
     many = report.get("many_tests") or {}
     if many.get("rows"):
@@ -912,6 +975,10 @@ def main(args: argparse.Namespace) -> int:
         f"{len(cases)} programs, {len(_runs(cases))} test runs from {code_dir}; "
         f"{machine['cpus_usable']} CPUs, load {machine['load_average_1_5_15']}",
     )
+    interpreters = _interpreters()
+    line = _interpreters_line(interpreters)
+    if line:
+        progress(TAG, line)
     tests = run_bench(
         cases,
         args.contenders,
@@ -933,6 +1000,7 @@ def main(args: argparse.Namespace) -> int:
         "machine": machine,
         "versions": {"restem": version_of("restem"), "docker": version_of("docker")},
         "limits": _limits_report(),
+        "interpreters": interpreters,
         "notes": (
             "Every test of every program runs (restem: verify_code_batch(all_tests=True), which "
             "still stops at a compile error). restem's sandboxes and the unsandboxed pool are "

@@ -112,7 +112,14 @@ def test_bench_code_smoke_local_and_unsandboxed(tmp_path, capsys):
     assert report["tests"]["skipped"] == {}
     _check_rows(report, {"local", "unsandboxed"})
     assert set(report["tests"]["ratios"]["1"]) == {"local / unsandboxed"}
-    assert "| local |" in capsys.readouterr().out
+    # Both interpreters timed on the same work: the ratios carry their difference.
+    found = report["interpreters"]
+    assert found["host"]["probe_ms"] > 0 and found["sandbox"]["probe_ms"] > 0, found
+    assert found["sandbox_speedup"] == pytest.approx(
+        found["host"]["probe_ms"] / found["sandbox"]["probe_ms"], abs=0.01
+    )
+    out = capsys.readouterr().out
+    assert "| local |" in out and "Interpreters, one pure-Python probe" in out
 
 
 def test_repeated_runs_are_interleaved_and_the_median_is_kept(tmp_path):
