@@ -292,6 +292,19 @@ def _test():
     exit_now(0)
 
 
+def _restem_warm():
+    """Called once by a sandbox that loads this harness ahead of many programs (the fork
+    server's template, see restem.sandbox.forkserver): the reporting path on sample values,
+    its reports going where the caller's output goes (nowhere), so that each test's process
+    finds this code specialised by the interpreter already."""
+    tools = _tools()
+    sample = [0, -7, 2.5, "x", None, True, (1, 2), {"k": [1]}, {3}, frozenset({4}), b"z", 1j]
+    text = json.dumps(tools["encode"](sample))
+    for _ in range(64):
+        tools["report_value"](b"restem-warm", sample)
+        _decode(tools["loads"](text))
+
+
 def _read_all():
     """All of stdin, from fd 0 itself (sys.stdin is the fork server's copy or a fresh one)."""
     chunks = []
