@@ -272,6 +272,12 @@ class ForkServer:
             if self.sock.recv(64) != b"ready":
                 raise OSError("fork server did not start")
             self.state = _process_state(self.pid)  # before any test: what `healthy` expects
+            # Its limits are the program's (checked once: `healthy` then compares the whole
+            # state with this one).
+            if self.state is None or _limits_table(self.state[0]) != {
+                _LIMIT_NAMES[name]: tuple(self.rlimits[name]) for name in _RLIMITS
+            }:
+                raise OSError("fork server did not start with the program's limits")
         except BaseException:
             self.stop()
             raise
@@ -290,18 +296,10 @@ class ForkServer:
         limits, nice, affinity, scheduling policy or I/O priority)."""
         try:
             os.kill(self.pid, signal.SIGCONT)  # a test may have stopped it
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                fields = f.read().rpartition(b")")[2].split()
-            if fields[0] in (b"Z", b"X", b"x"):
-                return False
             state = _process_state(self.pid)
         except (OSError, ValueError, IndexError):
             return False
-        if self.state is None:
-            return False
-        return state == self.state and _limits_table(state[0]) == {
-            _LIMIT_NAMES[name]: tuple(self.rlimits[name]) for name in _RLIMITS
-        }
+        return state is not None and state == self.state
 
     def spawn(self, fds, cwd, env, pid_r):
         """Ask for a test process on `fds` (the last one: the pid pipe's write end, `pid_r`
@@ -360,9 +358,10 @@ class Template:
             return False  # reaped: it died
         try:
             os.kill(self.pid, signal.SIGCONT)  # a program may have stopped it
-            return not _zombie(self.pid) and self._state() == self.state
+            state = self._state()
         except (OSError, ValueError, IndexError):
             return False
+        return state is not None and state == self.state
 
     def fork_server(self, rlimits, preamble):
         """A new fork server for one program, with `rlimits` and `preamble` (trusted code the
@@ -418,11 +417,14 @@ def _unchanged(path, content):
 def _process_state(pid):
     """What a process of the same uid can change about another and a child would inherit:
     every rlimit (/proc/<pid>/limits, whole; prlimit() would need CAP_SYS_RESOURCE across
-    uids), nice, scheduling policy, CPU affinity, I/O priority, OOM score adjustment."""
-    with open(f"/proc/{pid}/limits") as f:
-        limits = f.read()
+    uids), nice, scheduling policy, CPU affinity, I/O priority, OOM score adjustment. None
+    when it is dead (a zombie, or exiting)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rpartition(b")")[2].split()
+    if fields[0] in (b"Z", b"X", b"x"):
+        return None
+    with open(f"/proc/{pid}/limits") as f:
+        limits = f.read()
     with open(f"/proc/{pid}/oom_score_adj") as f:
         oom = f.read().strip()
     affinity = os.sched_getaffinity(pid) if hasattr(os, "sched_getaffinity") else None
@@ -785,13 +787,17 @@ class Channel:
             payload = payload[os.write(self.wfd, payload) :]
 
 
+_ALL_RLIMITS = tuple(
+    (name, getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_")
+)
+
+
 def _own_state():
     """What a program of our uid could change about us (rlimits, nice, CPU affinity) and we could
     not always change back (a lowered hard limit stays lowered)."""
     limits = {}
-    for name in dir(resource):
-        if name.startswith("RLIMIT_"):
-            limits[name] = resource.getrlimit(getattr(resource, name))
+    for name, number in _ALL_RLIMITS:
+        limits[name] = resource.getrlimit(number)
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return limits, os.getpriority(os.PRIO_PROCESS, 0), affinity
 
