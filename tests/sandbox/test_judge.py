@@ -72,6 +72,29 @@ def test_stdin_is_a_read_only_regular_file(box, mode):
     assert result.stdout == f"True {size} True False llo <stdin> utf-8\n"
 
 
+def test_a_test_sees_standard_streams_as_python_main_py_makes_them(box):
+    # run_many's tests get streams the fork server built ahead (on a regular file and pipes);
+    # `run` builds them in the test: both must look like a fresh `python main.py`'s.
+    program = (
+        "import sys\n"
+        "for s in (sys.stdin, sys.stdout, sys.stderr):\n"
+        "    print(type(s).__name__, type(s.buffer).__name__, s.name, s.mode, s.encoding,\n"
+        "          s.errors, s.line_buffering, s.write_through, s.seekable(), s.isatty(),\n"
+        "          s.fileno(), s.closed, file=sys.stderr)\n"
+        "print(sys.stdin is sys.__stdin__, sys.stdout is sys.__stdout__, sys.stdin.buffer.tell(),\n"
+        "      sys.stdin.readline().strip(), sys.stdin.buffer.tell())\n"
+    )
+    expected_err = (
+        "TextIOWrapper BufferedReader <stdin> r utf-8 surrogateescape False False True False 0 False\n"
+        "TextIOWrapper BufferedWriter <stdout> w utf-8 surrogateescape False False False False 1 False\n"
+        "TextIOWrapper BufferedWriter <stderr> w utf-8 backslashreplace True False False False 2 "
+        "False\n"
+    )
+    for result in _both(box, program, "abc\nnext\n"):
+        assert result.status is Status.OK, (result.reason, result.stderr[-300:])
+        assert (result.stdout, result.stderr) == ("True True 0 abc 9\n", expected_err)
+
+
 def test_empty_and_binary_stdin(box):
     program = (
         "import os, sys\nd = sys.stdin.buffer.read()\nprint(os.fstat(0).st_size, len(d), d[:2])"
