@@ -89,12 +89,16 @@ WARM_MODULES = (
 _STD = []  # the fork server's own standard streams, kept alive so no copy ever closes fds 0-2
 
 
+_PRCTL = []  # libc's prctl, looked up once here: a test process only calls it
+
+
 def _prctl_dumpable(value):
     try:
         import _ctypes
 
-        libc = _ctypes.dlopen(None, 0)
-        _ctypes.call_function(_ctypes.dlsym(libc, "prctl"), (PR_SET_DUMPABLE, value, 0, 0, 0))
+        if not _PRCTL:
+            _PRCTL.append(_ctypes.dlsym(_ctypes.dlopen(None, 0), "prctl"))
+        _ctypes.call_function(_PRCTL[0], (PR_SET_DUMPABLE, value, 0, 0, 0))
     except (ImportError, AttributeError, OSError):
         import ctypes
 
@@ -553,8 +557,9 @@ def _template(ctl):
     {"rlimits": {...}, "preamble": text or None} with fds [the new server's control socket,
     a pid pipe]."""
     # The fork servers find these loaded, at no cost (resource: for their rlimits; opcode: to
-    # read a program's imports, ~0.4 ms a program otherwise).
-    for name in (*WARM_MODULES, "ast", "resource", "_ctypes", "opcode"):
+    # read a program's imports, ~0.4 ms a program otherwise). Nothing more: every page here is
+    # copied into each test's page tables and torn down at its exit.
+    for name in (*WARM_MODULES, "resource", "_ctypes", "opcode"):
         try:
             __import__(name)
         except ImportError:
