@@ -425,6 +425,8 @@ def _interpreters() -> dict[str, Any]:
     from restem.sandbox import Limits
     from restem.verifiers.code import open_sandbox
 
+    from restem.errors import RestemError
+
     out: dict[str, Any] = {}
     try:
         done = subprocess.run(
@@ -438,7 +440,8 @@ def _interpreters() -> dict[str, Any]:
         version, ms = run.stdout.split()
         out["sandbox"] = {"backend": backend, "python": version, "probe_ms": float(ms)}
         out["sandbox_speedup"] = round(out["host"]["probe_ms"] / out["sandbox"]["probe_ms"], 2)
-    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+    except (OSError, ValueError, subprocess.SubprocessError, RestemError) as exc:
+        # No probe (no sandbox starts, a run failed): the report says why, the bench goes on.
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
 

@@ -542,7 +542,10 @@ def _preamble(text):
             # process finds it so and copies fewer pages.
             warm = module.__dict__.get("_restem_warm")
             if callable(warm):
-                warm()
+                try:
+                    warm()
+                except Exception:
+                    pass  # only a speed-up: the preamble itself ran
         except BaseException:
             module = None
         finally:

@@ -290,12 +290,21 @@ _PRELOAD = ("math", "random", "re", "copy", "collections", "itertools", "string"
 _CODES = {}
 
 
+def _compile_part(part, text, discover):
+    """The code object of a job's "prompt", "setup" or "code"; with `discover`, the test code's
+    asserts become plain expressions (their calls are made, a false one stops nothing)."""
+    filename = {"prompt": "<prompt>", "setup": "<setup>", "code": "<test>"}[part]
+    if discover and part == "code":
+        text = ast.fix_missing_locations(_NoAsserts().visit(ast.parse(text)))
+    return compile(text, filename, "exec")
+
+
 def _compiled(job):
     """{"prompt" | "setup" | "code": code object or None (does not compile: the test's process
-    compiles it again and fails as it always did)}."""
+    compiles it again and fails there as it always did)}."""
     discover = bool(job.get("discover"))
     out = {}
-    for part, filename in (("prompt", "<prompt>"), ("setup", "<setup>"), ("code", "<test>")):
+    for part in ("prompt", "setup", "code"):
         text = job.get(part)
         if not text:
             continue
@@ -304,13 +313,7 @@ def _compiled(job):
             if len(_CODES) >= 512:
                 _CODES.clear()
             try:
-                if key[2]:
-                    # Asserts become plain expressions: their calls are made, a false one stops
-                    # nothing.
-                    tree = ast.fix_missing_locations(_NoAsserts().visit(ast.parse(text)))
-                    _CODES[key] = compile(tree, filename, "exec")
-                else:
-                    _CODES[key] = compile(text, filename, "exec")
+                _CODES[key] = _compile_part(part, text, discover)
             except BaseException:
                 _CODES[key] = None
         out[part] = _CODES[key]
@@ -375,7 +378,7 @@ def _run_test(job, channel, decode, codes=None):
         trusted = {}
         if job["prompt"]:
             try:
-                exec(codes.get("prompt") or compile(job["prompt"], "<prompt>", "exec"), trusted)
+                exec(codes.get("prompt") or _compile_part("prompt", job["prompt"], False), trusted)
             except Exception:
                 trusted = {}
         for name in job["modules"]:
@@ -394,13 +397,8 @@ def _run_test(job, channel, decode, codes=None):
         namespace[job["entry"]] = proxy(job["entry"])
         namespace.setdefault("candidate", namespace[job["entry"]])
         if job["setup"]:
-            exec(codes.get("setup") or compile(job["setup"], "<setup>", "exec"), namespace)
-        code = codes.get("code")
-        if code is None:
-            code = job["code"]
-            if job.get("discover"):
-                code = ast.fix_missing_locations(_NoAsserts().visit(ast.parse(code)))
-            code = compile(code, "<test>", "exec")
+            exec(codes.get("setup") or _compile_part("setup", job["setup"], False), namespace)
+        code = codes.get("code") or _compile_part("code", job["code"], job.get("discover"))
         exec(code, namespace)
     except _Abort as exc:
         outcome, reason = "abort", list(exc.args) if len(exc.args) == 2 else ["runtime_error", ""]

@@ -67,8 +67,10 @@ CASES = [
 @pytest.mark.parametrize(("outputs", "all_tests"), CASES)
 def test_a_split_program_gets_the_verdict_of_one_request(backend, outputs, all_tests):
     problem, program = _problem(outputs), _program(SLOW)
+    threads = set(threading.enumerate())
     alone, alone_requests = _judge(backend, 1, problem, program, all_tests)
     split, split_requests = _judge(backend, 2, problem, program, all_tests)
+    assert set(threading.enumerate()) <= threads  # every lane's thread was joined
     assert len(alone_requests) == 1  # near miss: one slot, nothing to split to
     assert _summary(split) == _summary(alone)
     if outputs.count("x\n") == 0 or "x\n" not in outputs[:3]:
